@@ -1,0 +1,44 @@
+"""The one home for settings every stage shares.
+
+Paths, the model and service names and the feature layout are defined here once, so the data
+generator, the trainer, the service, the client and the deployment cannot drift apart.
+Everything a user may want to override at run time is read from an environment variable
+with a default that fits the tutorial's layout.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DATA_DIR = PROJECT_ROOT / "data"
+DATA_PATH = DATA_DIR / "data.csv"
+MODELS_DIR = PROJECT_ROOT / "models"
+REPORTS_DIR = PROJECT_ROOT / "reports"
+
+# Data set shape: the tutorial's make_classification call.
+N_ROWS = 10_000
+N_FEATURES = 7
+N_INFORMATIVE = 5
+FEATURE_NAMES: tuple[str, ...] = tuple(f"feature_{i}" for i in range(N_FEATURES))
+TARGET_NAME = "target"
+DEFAULT_SEED = 42
+
+# Names in the BentoML model store and for the Bento.
+MODEL_NAME = "xgb_model"
+SERVICE_NAME = "xgb_classifier"
+
+# Which model version the service loads. An exact tag pins a deployment to one version.
+MODEL_TAG = os.environ.get("XGB_MODEL_TAG", f"{MODEL_NAME}:latest")
+
+# Probability at or above which `classify` answers 1.
+DECISION_THRESHOLD = 0.5
+
+# Largest request body accepted. AWS Lambda refuses synchronous payloads over 6 MB, so the local
+# server applies the same limit: a client that works locally works on Lambda.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+
+# A row that works as the Swagger UI's example request.
+EXAMPLE_ROWS = [[0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]]

@@ -1,0 +1,108 @@
+"""Stage 3: the model behind a ``classify`` endpoint, the tutorial's service on BentoML 1.4.
+
+The tutorial's shape, on the API that still supports it (``bentoml.legacy.Service``; the 1.4
+``bentoml.Service`` no longer takes runners): the model as a runner, ``NumpyNdarray`` in and out,
+a bare JSON 2-D array as the request body.
+
+Two endpoints, because the tutorial's ``classify`` returned probabilities under that name:
+``/classify`` answers class labels (0/1), ``/predict_proba`` the positive-class probability.
+
+The runner is embedded (it runs inside the API server process): for a model that predicts in a
+fraction of a millisecond, a separate runner process only adds inter-process latency.
+"""
+
+from __future__ import annotations
+
+import os
+from http import HTTPStatus
+
+import numpy as np
+
+import bentoml
+from bentoml.exceptions import BentoMLException, NotFound
+from bentoml.io import NumpyNdarray
+
+from src import config
+from src.validation import InvalidInput, check_body_size, check_content_type, parse_features
+
+
+class RequestRejected(BentoMLException):
+    """Carries a validation failure to BentoML, which answers it with its status and message."""
+
+
+def _load_model_ref() -> bentoml.Model:
+    """Fail at start-up, with a way out, when the store has no such model."""
+    try:
+        return bentoml.models.get(config.MODEL_TAG)
+    except NotFound:
+        raise NotFound(
+            f"model {config.MODEL_TAG!r} is not in the BentoML model store "
+            f"under {os.environ.get('BENTOML_HOME', '~/bentoml')}; "
+            "train one with `python -m src.train` or import an archive with "
+            "`python -m src.model_store import models/<file>.bentomodel`"
+        ) from None
+
+
+class FeatureMatrix(NumpyNdarray):
+    """``NumpyNdarray`` input that validates the body before the model sees it.
+
+    BentoML's own parser answers bodies that are not JSON with a 500 and passes wrong shapes to
+    the model. This subclass keeps the wire contract (it reports itself as a plain
+    ``NumpyNdarray``, so BentoML clients and the OpenAPI document are unchanged) and rejects
+    every malformed body with a 4xx that says what was expected.
+    """
+
+    async def from_http_request(self, request) -> np.ndarray:
+        try:
+            check_content_type(request.headers.get("content-type"))
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit():
+                check_body_size(int(declared))
+            return parse_features(await _read_limited(request))
+        except InvalidInput as exc:
+            raise RequestRejected(str(exc), error_code=HTTPStatus(exc.status)) from None
+
+
+FeatureMatrix.descriptor_id = NumpyNdarray.descriptor_id
+
+
+async def _read_limited(request) -> bytes:
+    """Read the body, stopping as soon as it passes the size limit (chunked uploads too)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        check_body_size(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+model_ref = _load_model_ref()
+runner = model_ref.to_runner(embedded=True)
+svc = bentoml.legacy.Service(config.SERVICE_NAME, runners=[runner])
+
+_example = np.asarray(config.EXAMPLE_ROWS, dtype=np.float64)
+features_input = FeatureMatrix.from_sample(_example, enforce_shape=False)
+
+
+def positive_probability(features: np.ndarray) -> np.ndarray:
+    return np.asarray(runner.predict.run(features), dtype=np.float64)
+
+
+@svc.api(
+    input=features_input,
+    output=NumpyNdarray.from_sample(np.array([1], dtype=np.int64)),
+    route="classify",
+    doc="Class labels (0 or 1), one per row. Body: a JSON 2-D array, one row of 7 numbers per sample.",
+)
+def classify(features: np.ndarray) -> np.ndarray:
+    return (positive_probability(features) >= config.DECISION_THRESHOLD).astype(np.int64)
+
+
+@svc.api(
+    input=features_input,
+    output=NumpyNdarray.from_sample(np.array([0.87], dtype=np.float64)),
+    route="predict_proba",
+    doc="Probability of class 1, one per row, in [0, 1]. Same body as /classify.",
+)
+def predict_proba(features: np.ndarray) -> np.ndarray:
+    return positive_probability(features)
