@@ -120,5 +120,7 @@ def _describe_non_numbers(obj: object) -> str:
         if isinstance(value, list):
             stack.extend(reversed(value))
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"a {_json_type(value)} ({json.dumps(value)[:40]})"
+            kind = _json_type(value)
+            article = "an" if kind[0] in "aeiou" else "a"
+            return f"{article} {kind} ({json.dumps(value)[:40]})"
     return "an integer too large to represent"

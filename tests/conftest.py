@@ -1,0 +1,122 @@
+"""Shared fixtures: an isolated BentoML home, a model trained once per session, a live server.
+
+BENTOML_HOME is set here, before any test module imports bentoml, so no test ever reads or
+writes the user's ~/bentoml.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="bentoml-home-"))
+os.environ["BENTOML_HOME"] = str(_SESSION_HOME)
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_python(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python <args>`` from the project root as a user would; capture its output."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def bentoml_home() -> Path:
+    return _SESSION_HOME
+
+
+@pytest.fixture(scope="session")
+def data_path(tmp_path_factory) -> Path:
+    from src.generate_data import write_dataset
+
+    return write_dataset(tmp_path_factory.mktemp("data") / "data.csv")
+
+
+@pytest.fixture(scope="session")
+def trained(data_path, tmp_path_factory):
+    """A model trained on the full default data set, saved in the session's store."""
+    from src.train import train
+
+    return train(data_path, report_dir=tmp_path_factory.mktemp("reports"))
+
+
+@pytest.fixture(scope="session")
+def booster(trained):
+    import bentoml
+
+    return bentoml.xgboost.load_model(trained.tag)
+
+
+class Server:
+    def __init__(self, url: str, process: subprocess.Popen, log: Path):
+        self.url, self.process, self.log = url, process, log
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def start_server(log_dir: Path, env: dict | None = None, ready_timeout: float = 90) -> Server:
+    """Start ``bentoml serve`` on a free port in its own process group; wait until it is ready."""
+    port = free_port()
+    log = log_dir / f"serve-{port}.log"
+    handle = open(log, "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", "src.service:svc", "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
+        stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
+                if response.status == 200:
+                    return Server(url, process, log)
+        except OSError:
+            time.sleep(0.2)
+    stop_server(process)
+    raise RuntimeError(f"bentoml serve not ready in {ready_timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(trained, tmp_path_factory):
+    srv = start_server(tmp_path_factory.mktemp("server"), env={"XGB_MODEL_TAG": trained.tag})
+    yield srv
+    stop_server(srv.process)

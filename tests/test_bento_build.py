@@ -1,0 +1,25 @@
+"""Stage 4: `bentoml build` packs exactly what the service needs, and `bentoml list` shows it."""
+
+import yaml
+
+from src import config
+from tests.conftest import run_python
+
+
+def test_build_makes_a_bento_with_only_the_service_code(trained, bentoml_home):
+    result = run_python("-m", "bentoml", "build", ".", env={"XGB_MODEL_TAG": trained.tag})
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = run_python("-m", "bentoml", "list", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert f'"{config.SERVICE_NAME}:' in listed.stdout
+
+    bento_dir = max((bentoml_home / "bentos" / config.SERVICE_NAME).glob("*/"), key=lambda p: p.stat().st_mtime)
+    shipped = sorted(p.relative_to(bento_dir / "src").as_posix() for p in (bento_dir / "src").rglob("*") if p.is_file())
+    assert shipped == ["bentofile.yaml", "src/__init__.py", "src/config.py", "src/service.py", "src/validation.py"]
+
+    info = yaml.safe_load((bento_dir / "bento.yaml").read_text())
+    assert info["service"] == "src.service:svc"
+    assert [m["tag"] for m in info["models"]] == [trained.tag]
+    assert {api["name"] for api in info["apis"]} == {"classify", "predict_proba"}
+    requirements = (bento_dir / "env" / "python" / "requirements.txt").read_text()
+    assert "bentoml==1.4.19" in requirements and "scikit-learn" not in requirements

@@ -1,0 +1,90 @@
+"""The real `bentoml serve` over HTTP: answers, and 4xx for every malformed request, at once."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+import requests
+
+from src import config
+
+ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
+
+
+def post(server, body, endpoint="classify", content_type="application/json", timeout=5):
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return requests.post(f"{server.url}/{endpoint}", data=data, headers=headers, timeout=timeout)
+
+
+def test_classify_returns_labels_equal_to_in_process_predictions(server, booster):
+    rows = np.random.default_rng(2).normal(scale=2, size=(200, 7)).round(5)
+    response = post(server, rows.tolist())
+    assert response.status_code == 200, response.text
+    expected = (booster.inplace_predict(rows.astype(np.float32)) >= 0.5).astype(int).tolist()
+    assert response.json() == expected
+    assert set(expected) == {0, 1}, "the sample should exercise both classes"
+
+
+def test_predict_proba_returns_probabilities_in_unit_interval(server, booster):
+    rows = np.random.default_rng(3).normal(size=(50, 7)).round(5)
+    response = post(server, rows.tolist(), endpoint="predict_proba")
+    assert response.status_code == 200, response.text
+    proba = np.asarray(response.json())
+    assert proba.shape == (50,) and ((0 <= proba) & (proba <= 1)).all()
+    np.testing.assert_allclose(proba, booster.inplace_predict(rows.astype(np.float32)), rtol=1e-6)
+
+
+BAD_BODIES = {
+    "1-D row": (json.dumps(ROW), "application/json", 400, "wrap a single row"),
+    "3-D": (json.dumps([[ROW]]), "application/json", 400, "3-D"),
+    "wrong width": (json.dumps([ROW[:5]]), "application/json", 400, "5 columns"),
+    "strings": (json.dumps([["1"] * 7]), "application/json", 400, "a string"),
+    "NaN": ("[[NaN,1,2,3,4,5,6]]", "application/json", 400, "NaN"),
+    "inf": ("[[1e999,1,2,3,4,5,6]]", "application/json", 400, "infinite"),
+    "empty body": ("", "application/json", 400, "empty request body"),
+    "empty array": ("[]", "application/json", 400, "shape (0,)"),
+    "not JSON": ("this is not json", "application/json", 400, "not valid JSON"),
+    "wrong content type": (json.dumps([ROW]), "text/plain", 415, "application/json"),
+    "no content type": (json.dumps([ROW]), None, 415, "application/json"),
+    "form encoded": ("a=1", "application/x-www-form-urlencoded", 415, "application/json"),
+}
+
+
+@pytest.mark.parametrize("endpoint", ["classify", "predict_proba"])
+@pytest.mark.parametrize("case", sorted(BAD_BODIES))
+def test_bad_input_gets_a_helpful_4xx_within_a_second(server, case, endpoint):
+    body, content_type, status, message = BAD_BODIES[case]
+    started = time.monotonic()
+    response = post(server, body, endpoint=endpoint, content_type=content_type)
+    elapsed = time.monotonic() - started
+    assert response.status_code == status, response.text
+    assert message in response.text
+    assert elapsed < 1.0
+    assert server.alive()
+
+
+def test_body_over_six_megabytes_is_413(server):
+    body = "[" + ",".join([json.dumps(ROW)] * 180_000) + "]"
+    assert len(body) > config.MAX_BODY_BYTES
+    response = post(server, body, timeout=30)
+    assert response.status_code == 413
+    assert "6291456 bytes" in response.text
+
+
+def test_server_still_answers_after_bad_input(server):
+    for body, content_type, *_ in BAD_BODIES.values():
+        post(server, body, content_type=content_type)
+    response = post(server, [ROW])
+    assert response.status_code == 200 and response.json() in ([0], [1])
+
+
+def test_swagger_ui_and_a_working_example_request(server):
+    page = requests.get(f"{server.url}/", timeout=5)
+    assert page.status_code == 200 and "swagger" in page.text.lower()
+    spec = requests.get(f"{server.url}/docs.json", timeout=5).json()
+    for endpoint in ("/classify", "/predict_proba"):
+        example = spec["paths"][endpoint]["post"]["requestBody"]["content"]["application/json"]["example"]
+        response = post(server, example, endpoint=endpoint.strip("/"))
+        assert response.status_code == 200, (endpoint, response.text)

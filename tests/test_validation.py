@@ -1,0 +1,76 @@
+"""Request-body rules shared by the local service and the Lambda handler."""
+
+import json
+
+import numpy as np
+import pytest
+
+from src import config
+from src.validation import InvalidInput, check_content_type, parse_features
+
+ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
+
+
+def test_accepts_rows_of_seven_numbers_ints_included():
+    array = parse_features(json.dumps([ROW, [1, 2, 3, 4, 5, 6, 7]]))
+    assert array.dtype == np.float32 and array.shape == (2, 7)
+    assert array[1].tolist() == [1, 2, 3, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (json.dumps(ROW), "1-D array"),
+        (json.dumps([[ROW]]), "3-D array"),
+        (json.dumps([ROW[:6]]), "6 columns per row, not 7"),
+        (json.dumps([ROW + [1.0]]), "8 columns"),
+        (json.dumps([ROW, ROW[:3]]), "ragged"),
+        (json.dumps([["a"] * 7]), "a string"),
+        (json.dumps([[True] + ROW[1:]]), "a boolean"),
+        (json.dumps([[None] + ROW[1:]]), "a null"),
+        (json.dumps([[{"x": 1}] + ROW[1:]]), "an object"),
+        ("[[NaN, 1, 2, 3, 4, 5, 6]]", "NaN is not a valid number"),
+        ("[[Infinity, 1, 2, 3, 4, 5, 6]]", "Infinity is not a valid number"),
+        ("[[1e999, 1, 2, 3, 4, 5, 6]]", "NaN or infinite"),
+        ("[[1e39, 1, 2, 3, 4, 5, 6]]", "float32"),
+        ("[[" + "9" * 400 + ", 1, 2, 3, 4, 5, 6]]", "too large"),
+        ("[]", "1-D array of shape (0,)"),
+        ("[[]]", "0 columns"),
+        ("", "empty request body"),
+        ("   ", "empty request body"),
+        ("{not json", "not valid JSON"),
+        ('{"instances": [[1,2,3,4,5,6,7]]}', "got a JSON object"),
+        ("42", "got a JSON number"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
+def test_bad_bodies_raise_400_saying_what_was_expected(body, message):
+    with pytest.raises(InvalidInput) as error:
+        parse_features(body)
+    assert error.value.status == 400
+    assert message in str(error.value)
+    assert "2-D array" in str(error.value)
+
+
+def test_single_row_without_outer_list_gets_a_hint():
+    with pytest.raises(InvalidInput, match=r"wrap a single row"):
+        parse_features(json.dumps(ROW))
+
+
+def test_body_over_the_lambda_limit_is_413():
+    with pytest.raises(InvalidInput) as error:
+        parse_features(b" " * (config.MAX_BODY_BYTES + 1))
+    assert error.value.status == 413
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8", "application/vnd.api+json"])
+def test_json_content_types_pass(content_type):
+    check_content_type(content_type)
+
+
+@pytest.mark.parametrize("content_type", [None, "", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_other_content_types_are_415(content_type):
+    with pytest.raises(InvalidInput) as error:
+        check_content_type(content_type)
+    assert error.value.status == 415
