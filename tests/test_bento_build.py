@@ -6,14 +6,14 @@ from src import config
 from tests.conftest import run_python
 
 
-def test_build_makes_a_bento_with_only_the_service_code(trained, bentoml_home):
-    result = run_python("-m", "bentoml", "build", ".", env={"XGB_MODEL_TAG": trained.tag})
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_build_makes_a_bento_with_only_the_service_code(built_bento, trained, bentoml_home):
+    name, version = built_bento.split(":")
+    assert name == config.SERVICE_NAME
     listed = run_python("-m", "bentoml", "list", "-o", "json")
     assert listed.returncode == 0, listed.stderr
-    assert f'"{config.SERVICE_NAME}:' in listed.stdout
+    assert f'"{built_bento}"' in listed.stdout
 
-    bento_dir = max((bentoml_home / "bentos" / config.SERVICE_NAME).glob("*/"), key=lambda p: p.stat().st_mtime)
+    bento_dir = bentoml_home / "bentos" / name / version
     shipped = sorted(p.relative_to(bento_dir / "src").as_posix() for p in (bento_dir / "src").rglob("*") if p.is_file())
     assert shipped == ["bentofile.yaml", "src/__init__.py", "src/config.py", "src/service.py", "src/validation.py"]
 
@@ -22,4 +22,5 @@ def test_build_makes_a_bento_with_only_the_service_code(trained, bentoml_home):
     assert [m["tag"] for m in info["models"]] == [trained.tag]
     assert {api["name"] for api in info["apis"]} == {"classify", "predict_proba"}
     requirements = (bento_dir / "env" / "python" / "requirements.txt").read_text()
-    assert "bentoml==1.4.19" in requirements and "scikit-learn" not in requirements
+    assert "bentoml==1.4.19" in requirements and "xgboost-cpu==" in requirements
+    assert "scikit-learn" not in requirements and "pandas" not in requirements

@@ -1,0 +1,75 @@
+"""The image build context bentoctl hands to `docker buildx build`.
+
+Layout (bentoctl builds ``env/docker/Dockerfile`` inside the returned directory):
+
+    env/docker/Dockerfile          this operator's Dockerfile, replacing BentoML's
+    requirements-lambda.txt        the complete, pinned serving environment
+    app/lambda_app.py              the Lambda handler
+    app/src/...                    the Bento's code
+    app/bentoml/models/<name>/     the Bento's models, with the `latest` file BentoML would
+                                   otherwise write at start-up into a read-only directory
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+IMAGE_FILES = Path(__file__).parent / "image"
+CONTEXT_NAME = "aws-lambda-deployable"
+
+
+class DeployableError(RuntimeError):
+    """The Bento cannot be turned into a Lambda image; the message says why."""
+
+
+def bento_model_tags(bento_path: Path) -> list[str]:
+    info = yaml.safe_load((bento_path / "bento.yaml").read_text())
+    return [model["tag"] for model in info.get("models") or []]
+
+
+def copy_models(bento_path: Path, store: Path, tags: list[str]) -> None:
+    """Copy each model version into a complete read-only model store, `latest` file included."""
+    for tag in tags:
+        name, version = tag.split(":", 1)
+        source = bento_path / "models" / name / version
+        if not (source / "model.yaml").is_file():
+            raise DeployableError(
+                f"model {tag} is not inside the Bento at {bento_path}; build the Bento with "
+                "`bentoml build` and deploy it with `bentoctl build`, which adds its models"
+            )
+        shutil.copytree(source, store / name / version)
+        (store / name / "latest").write_text(version)
+
+
+def dockerfile_text(model_tag: str) -> str:
+    template = (IMAGE_FILES / "Dockerfile").read_text()
+    return template.replace("{{MODEL_TAG}}", model_tag)
+
+
+def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_deployable=True):
+    """bentoctl entry point: write the build context under ``destination_dir``; return its path."""
+    bento_path = Path(bento_path)
+    context = Path(destination_dir) / CONTEXT_NAME
+    if context.exists():
+        if not overwrite_deployable:
+            return str(context)
+        shutil.rmtree(context)
+
+    tags = bento_model_tags(bento_path)
+    if len(tags) != 1:
+        raise DeployableError(f"expected a Bento with exactly one model, found {tags or 'none'}")
+
+    app = context / "app"
+    shutil.copytree(bento_path / "src" / "src", app / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    copy_models(bento_path, app / "bentoml" / "models", tags)
+    shutil.copyfile(IMAGE_FILES / "lambda_app.py", app / "lambda_app.py")
+    shutil.copyfile(IMAGE_FILES / "requirements-lambda.txt", context / "requirements-lambda.txt")
+
+    docker_dir = context / "env" / "docker"
+    docker_dir.mkdir(parents=True)
+    (docker_dir / "Dockerfile").write_text(dockerfile_text(tags[0]))
+    return str(context)

@@ -1,0 +1,38 @@
+"""Run the Lambda handler as awslambdaric would: import it once, then call it per event.
+
+    python lambda_driver.py CODE_DIR EVENTS_JSON [REPEAT]
+
+Prints one JSON object: the handler's responses, the cold-start time (process start to the
+first answer), the import time and the warm time per event. Used by the tests and the
+benchmarks, in whichever Python environment is being checked.
+"""
+
+import json
+import sys
+import time
+
+started = time.perf_counter()
+code_dir, events_path = sys.argv[1], sys.argv[2]
+repeat = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+sys.path.insert(0, code_dir)
+events = json.loads(open(events_path).read())
+
+import lambda_app  # noqa: E402
+
+imported = time.perf_counter()
+responses = [lambda_app.handler(event, None) for event in events[:1]]
+first = time.perf_counter()
+responses += [lambda_app.handler(event, None) for event in events[1:]]
+
+warm = []
+for _ in range(repeat):
+    t0 = time.perf_counter()
+    lambda_app.handler(events[0], None)
+    warm.append(time.perf_counter() - t0)
+
+print(json.dumps({
+    "responses": responses,
+    "import_s": imported - started,
+    "cold_start_s": first - started,
+    "warm_s": warm,
+}))

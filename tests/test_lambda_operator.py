@@ -1,0 +1,126 @@
+"""The aws-lambda operator through bentoctl itself: install by path, generate, validate."""
+
+import shutil
+import sys
+
+import hcl2
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+from tests.lambda_harness import OPERATOR_DIR, bentoctl, install_operator
+
+sys.path.insert(0, str(OPERATOR_DIR))
+from aws_lambda_operator.terraform import SpecError, tfvars_text  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bentoctl_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("bentoctl-home")
+    result = install_operator(home, cwd=tmp_path_factory.mktemp("cwd"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Installed aws-lambda" in result.stdout
+    return home
+
+
+def generate_into(directory, bentoctl_home, config_text=None):
+    config = directory / "deployment_config.yaml"
+    if config_text is None:
+        shutil.copyfile(PROJECT_ROOT / "deployment_config.yaml", config)
+    else:
+        config.write_text(config_text)
+    return bentoctl("generate", "-f", str(config), env={"BENTOCTL_HOME": str(bentoctl_home)}, cwd=directory)
+
+
+def test_operator_is_listed_after_install(bentoctl_home, tmp_path):
+    listed = bentoctl("operator", "list", env={"BENTOCTL_HOME": str(bentoctl_home)}, cwd=tmp_path)
+    assert listed.returncode == 0 and "aws-lambda" in listed.stdout
+
+
+def test_generate_reproduces_the_committed_main_tf_and_tfvars(bentoctl_home, tmp_path):
+    result = generate_into(tmp_path, bentoctl_home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("main.tf", "bentoctl.tfvars"):
+        assert (tmp_path / name).read_text() == (PROJECT_ROOT / name).read_text(), f"{name} differs from the committed one"
+
+
+PLAIN = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True, explicit_blocks=False)
+
+
+def parsed(path):
+    with open(path) as handle:
+        return hcl2.load(handle, serialization_options=PLAIN)
+
+
+def test_main_tf_parses_and_declares_every_tfvars_value_typed_and_described():
+    main = parsed(PROJECT_ROOT / "main.tf")
+    variables = {name: body for block in main["variable"] for name, body in block.items()}
+    values = parsed(PROJECT_ROOT / "bentoctl.tfvars")
+    assert set(values) <= set(variables), f"undeclared: {set(values) - set(variables)}"
+    for name, body in variables.items():
+        assert "type" in body and body.get("description"), name
+    for name in ("timeout", "memory_size", "architecture", "log_retention_days", "auth", "region"):
+        assert "validation" in variables[name], name
+
+
+def test_main_tf_has_the_resources_a_careful_team_expects():
+    main = parsed(PROJECT_ROOT / "main.tf")
+    resources = {}
+    for block in main["resource"]:
+        for kind, named in block.items():
+            for name, body in named.items():
+                resources[f"{kind}.{name}"] = body
+    function = resources["aws_lambda_function.service"]
+    assert "image_digest" in function["image_uri"], "the function must run the image by digest"
+    assert function["package_type"] == "Image"
+    integration = resources["aws_apigatewayv2_integration.lambda"]
+    assert integration["payload_format_version"] == "2.0"
+    stage = resources["aws_apigatewayv2_stage.default"]
+    assert stage["name"] == "$default" and stage["auto_deploy"] is True
+    assert stage["access_log_settings"] and stage["default_route_settings"]
+    for group in ("aws_cloudwatch_log_group.lambda", "aws_cloudwatch_log_group.api"):
+        assert resources[group]["retention_in_days"] == "${var.log_retention_days}"
+    permission = resources["aws_lambda_permission.api"]
+    assert permission["source_arn"].startswith("${aws_apigatewayv2_api.service.execution_arn}")
+    assert "aws_iam_role_policy_attachment.basic" not in resources, "no managed policy with logs:* on *"
+    outputs = {name for block in main["output"] for name in block}
+    assert "endpoint" in outputs
+
+
+def test_role_may_only_write_its_own_logs():
+    main = parsed(PROJECT_ROOT / "main.tf")
+    documents = {name: body for block in main["data"] for kind, named in block.items()
+                 if kind == "aws_iam_policy_document" for name, body in named.items()}
+    statements = documents["write_own_logs"]["statement"]
+    assert len(statements) == 1
+    assert sorted(statements[0]["actions"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statements[0]["resources"] == ["${aws_cloudwatch_log_group.lambda.arn}:*"]
+
+
+@pytest.mark.parametrize("key, value", [("timeout", 30), ("timeout", 0), ("memory_size", 64), ("memory_size", 20000), ("architecture", "sparc"),
+                                        ("log_retention_days", 31), ("auth", "password")])
+def test_out_of_range_spec_values_are_refused(bentoctl_home, tmp_path, key, value):
+    config = yaml.safe_load((PROJECT_ROOT / "deployment_config.yaml").read_text())
+    config["spec"][key] = value
+    result = generate_into(tmp_path, bentoctl_home, yaml.safe_dump(config))
+    assert not (tmp_path / "bentoctl.tfvars").exists()
+    assert key in (result.stdout + result.stderr)
+
+
+def test_env_and_image_tag_reach_tfvars_with_their_types():
+    text = tfvars_text("svc", {
+        "region": "eu-west-1", "timeout": 5, "memory_size": 2048, "env": {"A": "1", "B": "two"},
+        "image_tag": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc:abc123",
+        "cors_allow_origins": ["https://example.com"],
+    })
+    values = hcl2.loads(text, serialization_options=PLAIN)
+    assert values["memory_size"] == 2048 and values["timeout"] == 5
+    assert values["environment_variables"] == {"A": "1", "B": "two"}
+    assert values["image_repository"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc"
+    assert values["image_version"] == "abc123"
+    assert values["cors_allow_origins"] == ["https://example.com"]
+
+
+def test_jwt_without_issuer_is_refused():
+    with pytest.raises(SpecError, match="jwt_issuer"):
+        tfvars_text("svc", {"auth": "jwt", "jwt_issuer": "", "jwt_audience": []})
