@@ -8,6 +8,8 @@ Layout (bentoctl builds ``env/docker/Dockerfile`` inside the returned directory)
     app/src/...                    the Bento's code
     app/bentoml/models/<name>/     the Bento's models, with the `latest` file BentoML would
                                    otherwise write at start-up into a read-only directory
+    app/bentoml/{bentos,envs,tmp}  empty: BentoML creates them at import when they are missing,
+                                   which fails on Lambda's read-only code directory
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 import yaml
 
 IMAGE_FILES = Path(__file__).parent / "image"
+# Directories BentoML 1.4 creates under BENTOML_HOME at import unless they exist.
+BENTOML_HOME_DIRS = ("bentos", "models", "envs", "tmp")
 CONTEXT_NAME = "aws-lambda-deployable"
 
 
@@ -66,6 +70,8 @@ def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_dep
     shutil.copytree(bento_path / "src" / "src", app / "src",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     copy_models(bento_path, app / "bentoml" / "models", tags)
+    for name in BENTOML_HOME_DIRS:
+        (app / "bentoml" / name).mkdir(exist_ok=True)
     shutil.copyfile(IMAGE_FILES / "lambda_app.py", app / "lambda_app.py")
     shutil.copyfile(IMAGE_FILES / "requirements-lambda.txt", context / "requirements-lambda.txt")
 
