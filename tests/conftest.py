@@ -127,6 +127,26 @@ def built_bento(trained) -> str:
 
 
 @pytest.fixture(scope="session")
+def lambda_context(built_bento, tmp_path_factory):
+    work = tmp_path_factory.mktemp("bentoctl-build")
+    home = work / "bentoctl-home"
+    from tests.lambda_harness import build_context_via_bentoctl, install_operator
+
+    result = install_operator(home, cwd=work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return build_context_via_bentoctl(built_bento, home, work)
+
+
+@pytest.fixture(scope="session")
+def task_dir(lambda_context):
+    from tests.lambda_harness import read_only_copy
+
+    task = read_only_copy(lambda_context)
+    yield task
+    shutil.rmtree(task.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def server(trained, tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("server"), env={"XGB_MODEL_TAG": trained.tag})
     yield srv

@@ -8,6 +8,7 @@ otherwise inside a user and mount namespace with the directory bind-mounted read
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 from tests.conftest import PROJECT_ROOT
 
 OPERATOR_DIR = PROJECT_ROOT / "deploy" / "aws-lambda-operator"
+DRIVER = PROJECT_ROOT / "tests" / "lambda_driver.py"
 
 
 def bentoctl(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
@@ -71,7 +73,6 @@ def read_only_copy(context: Path) -> Path:
 
 def lambda_env(task: Path) -> dict:
     """The image's environment (Dockerfile ENV), pointed at this copy of the code directory."""
-    dockerfile = (task.parent.parent / "Dockerfile") if False else None  # noqa: F841 (documented below)
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -83,11 +84,24 @@ def lambda_env(task: Path) -> dict:
     }
 
 
-def run_read_only(argv: list[str], task: Path, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run argv so that ``task`` and HOME cannot be written, as on Lambda."""
+def read_only_prefix(task: Path) -> list[str]:
+    """A command prefix under which ``task`` and HOME cannot be written, as on Lambda."""
     if os.geteuid() == 0:
-        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
-    else:
-        script = f'mount --bind "{task}" "{task}" && mount -o remount,bind,ro "{task}" && exec "$@"'
-        prefix = ["unshare", "-r", "-m", "sh", "-c", script, "sh"]
-    return subprocess.run(prefix + argv, env=env, capture_output=True, text=True, timeout=timeout, cwd="/tmp")
+        return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    script = f'mount --bind "{task}" "{task}" && mount -o remount,bind,ro "{task}" && exec "$@"'
+    return ["unshare", "-r", "-m", "sh", "-c", script, "sh"]
+
+
+def run_read_only(argv: list[str], task: Path, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(read_only_prefix(task) + argv, env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd="/tmp")
+
+
+def invoke(task, events, python=sys.executable, repeat=0):
+    """Send events to the handler in a fresh read-only process; return the driver's report."""
+    events_file = task.parent / f"events-{len(events)}-{abs(hash(json.dumps(events))) % 10**8}.json"
+    events_file.write_text(json.dumps(events))
+    events_file.chmod(0o644)
+    result = run_read_only([python, str(DRIVER), str(task), str(events_file), str(repeat)], task, lambda_env(task))
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -2,45 +2,16 @@
 running from a read-only code directory with only /tmp writable, as on AWS Lambda."""
 
 import json
-import shutil
 import sys
 
 import numpy as np
 import pytest
 
 from src import config
-from tests.conftest import PROJECT_ROOT
 from tests.lambda_events import http_api_v2, rest_api_v1
-from tests.lambda_harness import build_context_via_bentoctl, install_operator, lambda_env, read_only_copy, run_read_only
+from tests.lambda_harness import invoke, lambda_env, run_read_only
 
-DRIVER = PROJECT_ROOT / "tests" / "lambda_driver.py"
 ROWS = np.random.default_rng(4).normal(scale=2, size=(40, 7)).round(5)
-
-
-@pytest.fixture(scope="session")
-def lambda_context(built_bento, tmp_path_factory):
-    work = tmp_path_factory.mktemp("bentoctl-build")
-    home = work / "bentoctl-home"
-    result = install_operator(home, cwd=work)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return build_context_via_bentoctl(built_bento, home, work)
-
-
-@pytest.fixture(scope="session")
-def task_dir(lambda_context):
-    task = read_only_copy(lambda_context)
-    yield task
-    shutil.rmtree(task.parent, ignore_errors=True)
-
-
-def invoke(task, events, python=sys.executable, repeat=0):
-    """Send events to the handler in a fresh read-only process; return the driver's report."""
-    events_file = task.parent / f"events-{len(events)}-{abs(hash(json.dumps(events))) % 10**8}.json"
-    events_file.write_text(json.dumps(events))
-    events_file.chmod(0o644)
-    result = run_read_only([python, str(DRIVER), str(task), str(events_file), str(repeat)], task, lambda_env(task))
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_context_has_handler_code_model_and_dockerfile(lambda_context, trained):
