@@ -5,19 +5,31 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: setup data train build serve test bench clean
+.PHONY: setup check-python data train build serve test bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(TOOLS_STAMP)
 
-$(STAMP): requirements.txt constraints.txt
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
-	  || { echo "Set PYTHON to a Python 3.11 interpreter: make PYTHON=/path/to/python3.11 ..."; exit 1; }
+check-python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "found " + sys.version' \
+	  || { echo "Python 3.11 is required: make PYTHON=/path/to/python3.11 ..."; exit 1; }
+
+# The project's environment: everything pinned (constraints.txt pins the transitive packages).
+$(STAMP): requirements.txt constraints.txt | check-python
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(PY) -m pip install $(PIP_FLAGS) -r requirements.txt -c constraints.txt
 	touch $(STAMP)
 
-data: setup
+# checkov in an environment of its own: its pins would downgrade the project's packages.
+$(TOOLS_STAMP): requirements-tools.txt constraints-tools.txt | check-python
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements-tools.txt -c constraints-tools.txt
+	touch $(TOOLS_STAMP)
+
+data: $(STAMP)
 	$(PY) -m src.generate_data
 
 train: data
@@ -34,4 +46,4 @@ test: setup
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) reports data/*.csv models/*.bentomodel
+	rm -rf $(VENV) $(TOOLS_VENV) reports data/*.csv models/*.bentomodel

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,9 +27,9 @@ def image_python(lambda_context):
     root = Path(tempfile.mkdtemp(prefix="lambda-image-env-"))
     os.chmod(root, 0o755)
     venv = root / "venv"
-    subprocess.run(["python3.11", "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     install = subprocess.run(
-        ["python3.11", "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
          "--disable-pip-version-check", "--no-deps", "-r", str(lambda_context / "requirements-lambda.txt")],
         capture_output=True, text=True, timeout=900,
     )
@@ -42,7 +43,7 @@ def site_packages(python: Path) -> Path:
 
 
 def test_environment_is_complete_and_holds_only_serving_packages(image_python):
-    check = subprocess.run(["python3.11", "-m", "pip", "--python", str(image_python), "check"],
+    check = subprocess.run([sys.executable, "-m", "pip", "--python", str(image_python), "check"],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     names = {p.name.split("-")[0].lower() for p in site_packages(image_python).glob("*.dist-info")}

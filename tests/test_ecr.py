@@ -1,0 +1,68 @@
+"""The operator's ECR repository management against moto's mock of the ECR API."""
+
+import base64
+import json
+import sys
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.lambda_harness import OPERATOR_DIR
+
+sys.path.insert(0, str(OPERATOR_DIR))
+from aws_lambda_operator import create_repository, delete_repository  # noqa: E402
+from aws_lambda_operator.ecr import KEEP_IMAGES  # noqa: E402
+
+SPEC = {"region": "eu-west-1"}
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        yield boto3.client("ecr", region_name=SPEC["region"])
+
+
+def test_create_returns_url_and_docker_credentials(aws):
+    url, username, password = create_repository("xgb-classifier", SPEC)
+    assert url.endswith(".dkr.ecr.eu-west-1.amazonaws.com/xgb-classifier")
+    assert username == "AWS" and password
+    repo = aws.describe_repositories(repositoryNames=["xgb-classifier"])["repositories"][0]
+    assert repo["repositoryUri"] == url
+
+
+def test_repository_is_hardened(aws):
+    create_repository("xgb-classifier", SPEC)
+    repo = aws.describe_repositories(repositoryNames=["xgb-classifier"])["repositories"][0]
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageScanningConfiguration"]["scanOnPush"] is True
+    assert repo["encryptionConfiguration"]["encryptionType"] == "AES256"
+    policy = json.loads(aws.get_lifecycle_policy(repositoryName="xgb-classifier")["lifecyclePolicyText"])
+    assert policy["rules"][0]["selection"]["countNumber"] == KEEP_IMAGES
+
+
+def test_create_is_idempotent_for_redeploys(aws):
+    first = create_repository("xgb-classifier", SPEC)
+    second = create_repository("xgb-classifier", SPEC)
+    assert first[0] == second[0]
+    assert len(aws.describe_repositories()["repositories"]) == 1
+
+
+def test_delete_removes_repository_with_images_and_tolerates_absence(aws):
+    create_repository("xgb-classifier", SPEC)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": {"digest": "sha256:" + "a" * 64, "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"},
+                           "layers": []})
+    aws.put_image(repositoryName="xgb-classifier", imageManifest=manifest, imageTag="v1")
+    delete_repository("xgb-classifier", SPEC)
+    assert aws.describe_repositories()["repositories"] == []
+    delete_repository("xgb-classifier", SPEC)  # already gone: no error
+
+
+def test_credentials_decode_like_docker_login(aws):
+    _, username, password = create_repository("xgb-classifier", SPEC)
+    token = aws.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    assert base64.b64decode(token).decode() == f"{username}:{password}"
