@@ -118,12 +118,9 @@ def stop_server(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="session")
 def built_bento(trained) -> str:
     """`bentoml build` of the project, run as a user runs it; returns the Bento's tag."""
-    result = run_python("-m", "bentoml", "build", ".", env={"XGB_MODEL_TAG": trained.tag})
-    assert result.returncode == 0, result.stdout + result.stderr
-    for line in result.stdout.splitlines():
-        if 'Successfully built Bento(tag="' in line:
-            return line.split('tag="', 1)[1].split('"', 1)[0]
-    raise AssertionError(f"no Bento tag in the output of bentoml build:\n{result.stdout}")
+    from tests.lambda_harness import bentoml_build
+
+    return bentoml_build(env={"XGB_MODEL_TAG": trained.tag})
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.conftest import PROJECT_ROOT
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 OPERATOR_DIR = PROJECT_ROOT / "deploy" / "aws-lambda-operator"
 DRIVER = PROJECT_ROOT / "tests" / "lambda_driver.py"
@@ -28,6 +28,15 @@ def bentoctl(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "bentoctl"
     return subprocess.run([str(exe), *args], cwd=cwd, env={**os.environ, **env},
                           capture_output=True, text=True, timeout=300)
+
+
+def bentoml_build(env: dict | None = None) -> str:
+    """`bentoml build .` as a user runs it; returns the new Bento's tag."""
+    result = subprocess.run([sys.executable, "-m", "bentoml", "build", "."], cwd=PROJECT_ROOT,
+                            env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300)
+    match = re.search(r'Successfully built Bento\(tag="([^"]+)"\)', result.stdout)
+    assert result.returncode == 0 and match, f"bentoml build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return match.group(1)
 
 
 def install_operator(bentoctl_home: Path, cwd: Path) -> subprocess.CompletedProcess:
