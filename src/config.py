@@ -40,5 +40,17 @@ DECISION_THRESHOLD = 0.5
 # server applies the same limit: a client that works locally works on Lambda.
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
+# Server settings (src/service.py explains each). Off by default: they cost more per request
+# than the model does. Set XGB_ACCESS_LOG=1 to log every request.
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+ACCESS_LOG = _flag("XGB_ACCESS_LOG")
+SERVER_METRICS = _flag("XGB_SERVER_METRICS")
+TRACING = _flag("XGB_TRACING")
+SERVER_WORKERS = int(os.environ.get("XGB_SERVER_WORKERS", "0"))  # 0: BentoML's default, one per CPU
+REQUEST_TIMEOUT_S = float(os.environ.get("XGB_REQUEST_TIMEOUT_S", "30"))
+
 # A row that works as the Swagger UI's example request.
 EXAMPLE_ROWS = [[0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]]

@@ -7,16 +7,27 @@ a bare JSON 2-D array as the request body.
 Two endpoints, because the tutorial's ``classify`` returned probabilities under that name:
 ``/classify`` answers class labels (0/1), ``/predict_proba`` the positive-class probability.
 
-The runner is embedded (it runs inside the API server process): for a model that predicts in a
-fraction of a millisecond, a separate runner process only adds inter-process latency.
+Tuned for a model that predicts in a fraction of a millisecond, where BentoML's per-request
+machinery, not the model, is the cost (figures in bench/results.md):
+- the runner is embedded in the API server process and predicts with ``inplace_predict``; the
+  endpoints are async and call it inline, so a request crosses no process or thread;
+- tracing, Prometheus metrics and the access log are off unless asked for (config.py);
+- BentoML's request timeout leaves a 60 s timer behind every request (memory grows under load,
+  and a handler that fails before answering hangs for the full 60 s); it is replaced by
+  :class:`RequestTimeout`, which cancels its timer;
+- objects alive after import are frozen out of the garbage collector's full passes, which
+  otherwise pause every request in flight for tens of milliseconds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 from http import HTTPStatus
 
 import numpy as np
+from starlette.responses import JSONResponse
 
 import bentoml
 from bentoml.exceptions import BentoMLException, NotFound
@@ -76,16 +87,78 @@ async def _read_limited(request) -> bytes:
     return b"".join(chunks)
 
 
+def _tune_bentoml_server() -> None:
+    """Apply the settings above. Runs in `bentoml serve`'s parent and in every worker, before
+    BentoML builds its app, so the tutorial's plain `bentoml serve` command gets them."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    api_server = BentoMLContainer.api_server_config
+    api_server.traffic.timeout.set(None)  # RequestTimeout below takes its place
+    api_server.metrics.enabled.set(config.SERVER_METRICS)
+    api_server.logging.access.enabled.set(config.ACCESS_LOG)
+    if config.SERVER_WORKERS:
+        api_server.workers.set(config.SERVER_WORKERS)
+    if not config.TRACING:
+        BentoMLContainer.tracing.excluded_urls.set([".*"])
+
+
+class RequestTimeout:
+    """Answer 504 when a request takes longer than ``timeout`` seconds; the timer is cancelled
+    as soon as the request finishes (asyncio.timeout), so nothing outlives a request."""
+
+    def __init__(self, app, timeout: float):
+        self.app, self.timeout = app, timeout
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked_send(message):
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.app(scope, receive, tracked_send)
+        except TimeoutError:
+            if not started:
+                response = JSONResponse(f"not answered within {self.timeout} s", status_code=504)
+                await response(scope, receive, send)
+
+
+class BoosterRunnable(bentoml.legacy.Runnable):
+    """The booster as a runnable: ``inplace_predict`` on the array as it comes (BentoML's stock
+    XGBoost runnable builds a DMatrix on every call), one thread per prediction."""
+
+    SUPPORTED_RESOURCES = ("cpu",)
+    SUPPORTS_CPU_MULTI_THREADING = True
+
+    def __init__(self, model: bentoml.Model):
+        self.booster = bentoml.xgboost.load_model(model)
+        self.booster.set_param({"nthread": 1})
+
+    @bentoml.legacy.Runnable.method(batchable=False)
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        return self.booster.inplace_predict(features, validate_features=False)
+
+
+_tune_bentoml_server()
 model_ref = _load_model_ref()
-runner = model_ref.to_runner(embedded=True)
+runner = bentoml.legacy.Runner(
+    BoosterRunnable, name=config.MODEL_NAME, models=[model_ref],
+    runnable_init_params={"model": model_ref}, embedded=True,
+)
 svc = bentoml.legacy.Service(config.SERVICE_NAME, runners=[runner])
+svc.add_asgi_middleware(RequestTimeout, timeout=config.REQUEST_TIMEOUT_S)
 
 _example = np.asarray(config.EXAMPLE_ROWS, dtype=np.float64)
 features_input = FeatureMatrix.from_sample(_example, enforce_shape=False)
 
 
 def positive_probability(features: np.ndarray) -> np.ndarray:
-    return np.asarray(runner.predict.run(features), dtype=np.float64)
+    return np.asarray(runner.predict_proba.run(features), dtype=np.float64)
 
 
 @svc.api(
@@ -94,7 +167,7 @@ def positive_probability(features: np.ndarray) -> np.ndarray:
     route="classify",
     doc="Class labels (0 or 1), one per row. Body: a JSON 2-D array, one row of 7 numbers per sample.",
 )
-def classify(features: np.ndarray) -> np.ndarray:
+async def classify(features: np.ndarray) -> np.ndarray:
     return (positive_probability(features) >= config.DECISION_THRESHOLD).astype(np.int64)
 
 
@@ -104,5 +177,11 @@ def classify(features: np.ndarray) -> np.ndarray:
     route="predict_proba",
     doc="Probability of class 1, one per row, in [0, 1]. Same body as /classify.",
 )
-def predict_proba(features: np.ndarray) -> np.ndarray:
+async def predict_proba(features: np.ndarray) -> np.ndarray:
     return positive_probability(features)
+
+
+# Everything imported and built so far lives as long as the process: keep it out of the
+# collector's full passes, whose pauses otherwise land on requests in flight.
+gc.collect()
+gc.freeze()
