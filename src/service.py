@@ -181,7 +181,11 @@ async def predict_proba(features: np.ndarray) -> np.ndarray:
     return positive_probability(features)
 
 
-# Everything imported and built so far lives as long as the process: keep it out of the
-# collector's full passes, whose pauses otherwise land on requests in flight.
-gc.collect()
-gc.freeze()
+def freeze_long_lived_objects(*_) -> None:
+    """Everything imported and built by now lives as long as the process: keep it out of the
+    collector's full passes, whose pauses otherwise land on requests in flight."""
+    gc.collect()
+    gc.freeze()
+
+
+svc.on_startup(freeze_long_lived_objects)

@@ -31,6 +31,7 @@ import src.service as service  # noqa: E402  (loads the model)
 
 service.runner.init_local(quiet=True)
 _adapter = Mangum(service.svc.asgi_app, lifespan="off")
+service.freeze_long_lived_objects()
 
 NOT_HTTP = (
     "This function serves HTTP requests from API Gateway (payload format 2.0 or 1.0), e.g. "
