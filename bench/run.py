@@ -210,15 +210,19 @@ def floor(booster, bodies: dict, iterations: int = 3000) -> dict:
 
 def lambda_figures(cold_runs: int, warm_events: int) -> dict:
     from tests.lambda_events import http_api_v2
-    from tests.lambda_harness import (DRIVER, bentoml_build, build_context_via_bentoctl, install_operator,
-                                      lambda_env, read_only_copy, run_read_only)
+    from tests.lambda_harness import (DRIVER, bentoml_build, build_context_via_bentoctl, build_image_env,
+                                      install_operator, lambda_env, precompile, read_only_copy, run_read_only,
+                                      site_packages_mb)
 
     tag = bentoml_build()
     work = Path(tempfile.mkdtemp(dir=WORK, prefix="lambda-"))
     install_operator(work / "bentoctl-home", cwd=work)
     context = build_context_via_bentoctl(tag, work / "bentoctl-home", work)
-    python = image_python(context / "requirements-lambda.txt")
+    WORK.chmod(0o755)
+    work.chmod(0o755)
+    python = build_image_env(context, work / "image-env")
     task = read_only_copy(context)
+    precompile(python, task)
     events = task.parent / "events.json"
     events.write_text(json.dumps([http_api_v2([ROW])]))
     events.chmod(0o644)
@@ -233,10 +237,9 @@ def lambda_figures(cold_runs: int, warm_events: int) -> dict:
         inits.append(report["cold_start_s"])
     result = run_read_only([str(python), str(DRIVER), str(task), str(events), str(warm_events)], task, lambda_env(task))
     warm = json.loads(result.stdout.strip().splitlines()[-1])["warm_s"]
+    size = site_packages_mb(python)
     shutil.rmtree(task.parent, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
-    site = next((python.parent.parent / "lib").glob("python3.*/site-packages"))
-    size = sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 2**20
     return {
         "cold_process_to_first_answer_s": statistics.median(colds),
         "cold_in_process_to_first_answer_s": statistics.median(inits),
@@ -244,22 +247,6 @@ def lambda_figures(cold_runs: int, warm_events: int) -> dict:
         "warm_p99_ms": float(np.percentile(warm, 99)) * 1000,
         "image_env_mb": size,
     }
-
-
-def image_python(requirements: Path) -> Path:
-    """A venv with exactly the image's requirements, reused while the file is unchanged."""
-    import hashlib
-
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
-    root = WORK / f"image-env-{digest}"
-    python = root / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-                        "--disable-pip-version-check", "-r", str(requirements)], check=True)
-    for path in [WORK, root, *root.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o005 if path.is_dir() else path.stat().st_mode | 0o004)
-    return python
 
 
 # ---------------------------------------------------------------------------- report

@@ -80,7 +80,13 @@ def features_from_json(obj: object, raw: bytes = b"") -> np.ndarray:
         raise InvalidInput(f"JSON nested too deeply; {EXPECTED}") from None
 
     if array.dtype.kind not in "iuf" or (raw and (b"true" in raw or b"false" in raw)):
-        raise InvalidInput(f"every value must be a number; found {_describe_non_numbers(obj)}; {EXPECTED}")
+        found, value = _first_non_number(obj)
+        if found:
+            raise InvalidInput(f"every value must be a number; found {_describe(value)}; {EXPECTED}")
+        try:  # only numbers, some of them integers beyond 64 bits: NumPy kept them as objects
+            array = np.asarray(obj, dtype=np.float64)
+        except OverflowError:
+            raise InvalidInput(f"values must lie within ±{_FLOAT32_MAX:.3g} (float32); {EXPECTED}") from None
     if array.ndim != 2:
         hint = ""
         if array.ndim == 1 and array.shape[0] == config.N_FEATURES:
@@ -112,15 +118,19 @@ def _json_type(value: object) -> str:
     return "array"
 
 
-def _describe_non_numbers(obj: object) -> str:
-    """Name the first value that is not a number, for the error message."""
+def _first_non_number(obj: object) -> tuple[bool, object]:
+    """(True, value) for the first value in ``obj`` that is not a JSON number, else (False, None)."""
     stack = [obj]
     while stack:
         value = stack.pop()
         if isinstance(value, list):
             stack.extend(reversed(value))
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            kind = _json_type(value)
-            article = "an" if kind[0] in "aeiou" else "a"
-            return f"{article} {kind} ({json.dumps(value)[:40]})"
-    return "an integer too large to represent"
+            return True, value
+    return False, None
+
+
+def _describe(value: object) -> str:
+    kind = _json_type(value)
+    article = "an" if kind[0] in "aeiou" else "a"
+    return f"{article} {kind} ({json.dumps(value)[:40]})"

@@ -20,10 +20,11 @@ def _body(body) -> str:
 
 def http_api_v2(body, path="/classify", method="POST", content_type="application/json",
                 stage="$default", base64_body=False) -> dict:
-    text = _body(body)
+    """``body``: a JSON-able value, text, or raw bytes (raw bytes need ``base64_body`` unless UTF-8)."""
+    raw = body if isinstance(body, bytes) else _body(body).encode()
     headers = {
         "accept": "*/*",
-        "content-length": str(len(text.encode())),
+        "content-length": str(len(raw)),
         "host": DOMAIN,
         "user-agent": "curl/8.5.0",
         "x-amzn-trace-id": "Root=1-5e6722a7-cc56xmpl46db7ae02d4da47e",
@@ -58,7 +59,7 @@ def http_api_v2(body, path="/classify", method="POST", content_type="application
             "time": "10/Mar/2020:05:16:23 +0000",
             "timeEpoch": 1583817383220,
         },
-        "body": base64.b64encode(text.encode()).decode() if base64_body else text,
+        "body": base64.b64encode(raw).decode() if base64_body else raw.decode(),
         "isBase64Encoded": base64_body,
     }
 

@@ -66,6 +66,38 @@ def build_context_via_bentoctl(bento_tag: str, bentoctl_home: Path, work: Path) 
     return context
 
 
+def build_image_env(context: Path, root: Path) -> Path:
+    """The image's Python environment at ``root``, built with the Dockerfile's steps: exactly
+    requirements-lambda.txt, no bytecode, test suites removed. Returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    python = root / "bin" / "python"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--disable-pip-version-check",
+         "--no-deps", "--no-compile", "-r", str(context / "requirements-lambda.txt")],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    subprocess.run([str(python), str(context / "slim_env.py")], check=True, capture_output=True)
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+    return python
+
+
+def precompile(python: Path, task: Path) -> None:
+    """The Dockerfile's last step: one import of the handler, as root, writes the bytecode of
+    exactly what a cold start loads."""
+    env = {key: value for key, value in lambda_env(task).items() if key != "PYTHONDONTWRITEBYTECODE"}
+    result = subprocess.run([str(python), "-c", "import lambda_app"], cwd=task, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for path in task.rglob("*"):
+        path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+
+
+def site_packages_mb(python: Path) -> float:
+    site = next((python.parent.parent / "lib").glob("python3.*/site-packages"))
+    return sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 2**20
+
+
 def read_only_copy(context: Path) -> Path:
     """Copy the image's code directory (what the Dockerfile puts in /var/task) to a place the
     unprivileged user can read but not write."""

@@ -17,39 +17,33 @@ import pytest
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2
 
-from tests.lambda_harness import invoke, lambda_env, read_only_prefix
+from tests.lambda_harness import (build_image_env, invoke, lambda_env, precompile, read_only_prefix,
+                                  site_packages_mb)
 from tests.test_lambda_handler import ROWS
 
 
 @pytest.fixture(scope="session")
-def image_python(lambda_context):
-    """A fresh venv with exactly requirements-lambda.txt, installed as the Dockerfile does."""
+def image_python(lambda_context, task_dir):
+    """The image's environment, built as the Dockerfile builds it, and the code directory
+    compiled by it, as the image's last build step does."""
     root = Path(tempfile.mkdtemp(prefix="lambda-image-env-"))
     os.chmod(root, 0o755)
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-         "--disable-pip-version-check", "--no-deps", "-r", str(lambda_context / "requirements-lambda.txt")],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
-    yield venv / "bin" / "python"
+    python = build_image_env(lambda_context, root / "venv")
+    precompile(python, task_dir)
+    yield python
     shutil.rmtree(root, ignore_errors=True)
-
-
-def site_packages(python: Path) -> Path:
-    return next((python.parent.parent / "lib").glob("python3.*/site-packages"))
 
 
 def test_environment_is_complete_and_holds_only_serving_packages(image_python):
     check = subprocess.run([sys.executable, "-m", "pip", "--python", str(image_python), "check"],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    names = {p.name.split("-")[0].lower() for p in site_packages(image_python).glob("*.dist-info")}
+    site = next((image_python.parent.parent / "lib").glob("python3.*/site-packages"))
+    names = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
     assert {"bentoml", "xgboost_cpu", "mangum", "awslambdaric"} <= names
     assert not names & {"xgboost", "nvidia_nccl_cu12", "scikit_learn", "pandas", "matplotlib"}
-    size_mb = sum(f.stat().st_size for f in site_packages(image_python).rglob("*") if f.is_file()) / 2**20
+    assert not list(site.glob("*/tests")) and not list(site.glob("*/*/tests")), "test suites are removed"
+    size_mb = site_packages_mb(image_python)
     print(f"\nimage Python environment: {size_mb:.0f} MB of site-packages")
     assert size_mb < 600
 

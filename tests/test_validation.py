@@ -33,7 +33,7 @@ def test_accepts_rows_of_seven_numbers_ints_included():
         ("[[Infinity, 1, 2, 3, 4, 5, 6]]", "Infinity is not a valid number"),
         ("[[1e999, 1, 2, 3, 4, 5, 6]]", "NaN or infinite"),
         ("[[1e39, 1, 2, 3, 4, 5, 6]]", "float32"),
-        ("[[" + "9" * 400 + ", 1, 2, 3, 4, 5, 6]]", "too large"),
+        ("[[" + "9" * 400 + ", 1, 2, 3, 4, 5, 6]]", "float32"),
         ("[]", "1-D array of shape (0,)"),
         ("[[]]", "0 columns"),
         ("", "empty request body"),
@@ -51,6 +51,11 @@ def test_bad_bodies_raise_400_saying_what_was_expected(body, message):
     assert error.value.status == 400
     assert message in str(error.value)
     assert "2-D array" in str(error.value)
+
+
+def test_integers_beyond_64_bits_within_float32_range_are_numbers():
+    array = parse_features("[[" + "1" + "0" * 30 + ", 1, 2, 3, 4, 5, 6]]")
+    assert array[0, 0] == np.float32(1e30)
 
 
 def test_single_row_without_outer_list_gets_a_hint():

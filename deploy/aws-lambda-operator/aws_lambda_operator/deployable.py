@@ -4,6 +4,7 @@ Layout (bentoctl builds ``env/docker/Dockerfile`` inside the returned directory)
 
     env/docker/Dockerfile          this operator's Dockerfile, replacing BentoML's
     requirements-lambda.txt        the complete, pinned serving environment
+    slim_env.py                    removes test suites from it
     app/lambda_app.py              the Lambda handler
     app/src/...                    the Bento's code
     app/bentoml/models/<name>/     the Bento's models, with the `latest` file BentoML would
@@ -73,7 +74,8 @@ def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_dep
     for name in BENTOML_HOME_DIRS:
         (app / "bentoml" / name).mkdir(exist_ok=True)
     shutil.copyfile(IMAGE_FILES / "lambda_app.py", app / "lambda_app.py")
-    shutil.copyfile(IMAGE_FILES / "requirements-lambda.txt", context / "requirements-lambda.txt")
+    for name in ("requirements-lambda.txt", "slim_env.py"):
+        shutil.copyfile(IMAGE_FILES / name, context / name)
 
     docker_dir = context / "env" / "docker"
     docker_dir.mkdir(parents=True)
