@@ -8,6 +8,7 @@ HCL types (numbers, lists, maps), not all as strings as the upstream operator di
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -23,8 +24,23 @@ PASSED_THROUGH = (
 )
 
 
+# Names that say "secret". Their values would sit in plain text in bentoctl.tfvars, the Terraform
+# state and the function's configuration; such values belong in Secrets Manager or SSM.
+SECRET_NAME = re.compile(r"(?i)(secret|passw|token|api_?key|private_?key|credential|aws_access|aws_session)")
+
+
 class SpecError(ValueError):
     """A combination of spec values that cannot be deployed."""
+
+
+def check_env(env: dict) -> None:
+    secret_like = sorted(name for name in env if SECRET_NAME.search(name))
+    if secret_like:
+        raise SpecError(
+            f"env {secret_like} look like secrets; values in env are stored in plain text in "
+            "bentoctl.tfvars and the Terraform state. Keep secrets in AWS Secrets Manager or SSM "
+            "Parameter Store and pass only their names."
+        )
 
 
 def hcl_value(value) -> str:
@@ -54,6 +70,7 @@ def split_image_tag(image_tag: str | None) -> tuple[str, str]:
 def tfvars_text(name: str, spec: dict) -> str:
     if spec.get("auth") == "jwt" and not (spec.get("jwt_issuer") and spec.get("jwt_audience")):
         raise SpecError("auth: jwt needs jwt_issuer and at least one entry in jwt_audience")
+    check_env(spec.get("env") or {})
     repository, version = split_image_tag(spec.get("image_tag"))
     values = {"deployment_name": name}
     values.update({key: spec[key] for key in PASSED_THROUGH if key in spec})

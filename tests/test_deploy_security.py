@@ -1,0 +1,92 @@
+"""The deployment's security checklist, each item checked where it is enforced."""
+
+import subprocess
+import sys
+
+import hcl2
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tests.lambda_harness import OPERATOR_DIR
+from tests.test_lambda_operator import PLAIN, parsed
+
+sys.path.insert(0, str(OPERATOR_DIR))
+from aws_lambda_operator.terraform import SpecError, tfvars_text  # noqa: E402
+
+
+def variables():
+    main = parsed(PROJECT_ROOT / "main.tf")
+    return {name: body for block in main["variable"] for name, body in block.items()}
+
+
+def resources():
+    main = parsed(PROJECT_ROOT / "main.tf")
+    found = {}
+    for block in main["resource"]:
+        for kind, named in block.items():
+            for name, body in named.items():
+                found[f"{kind}.{name}"] = body
+    return found
+
+
+def test_throttling_is_on_by_default():
+    values = hcl2.load(open(PROJECT_ROOT / "bentoctl.tfvars"), serialization_options=PLAIN)
+    assert values["throttling_rate_limit"] > 0 and values["throttling_burst_limit"] > 0
+    settings = resources()["aws_apigatewayv2_stage.default"]["default_route_settings"]
+    settings = settings[0] if isinstance(settings, list) else settings
+    assert settings["throttling_rate_limit"] == "${var.throttling_rate_limit}"
+    assert settings["throttling_burst_limit"] == "${var.throttling_burst_limit}"
+
+
+def test_authentication_is_off_by_default_and_one_setting_away():
+    values = hcl2.load(open(PROJECT_ROOT / "bentoctl.tfvars"), serialization_options=PLAIN)
+    assert values["auth"] == "none"
+    route = resources()["aws_apigatewayv2_route.service"]
+    assert "local.authorization_type" in route["authorization_type"]
+    assert "aws_apigatewayv2_authorizer.jwt" in route["authorizer_id"]
+    text = (PROJECT_ROOT / "main.tf").read_text()
+    assert '{ none = "NONE", iam = "AWS_IAM", jwt = "JWT" }[var.auth]' in text
+    jwt = tfvars_text("svc", {"auth": "jwt", "jwt_issuer": "https://issuer.example.com", "jwt_audience": ["api"]})
+    assert hcl2.loads(jwt, serialization_options=PLAIN)["auth"] == "jwt"
+
+
+def test_cors_is_off_by_default_and_configurable():
+    values = hcl2.load(open(PROJECT_ROOT / "bentoctl.tfvars"), serialization_options=PLAIN)
+    assert values["cors_allow_origins"] == []
+    text = (PROJECT_ROOT / "main.tf").read_text()
+    assert 'for_each = length(var.cors_allow_origins) > 0 ? [1] : []' in text
+
+
+def test_logs_are_kept_for_a_bounded_time():
+    for group in ("aws_cloudwatch_log_group.lambda", "aws_cloudwatch_log_group.api"):
+        assert resources()[group]["retention_in_days"] == "${var.log_retention_days}"
+    assert "validation" in variables()["log_retention_days"]
+
+
+@pytest.mark.parametrize("name", ["DB_PASSWORD", "API_KEY", "github_token", "MY_SECRET", "AWS_ACCESS_KEY_ID"])
+def test_secret_looking_environment_variables_are_refused(name):
+    with pytest.raises(SpecError, match="plain text"):
+        tfvars_text("svc", {"env": {name: "x"}})
+
+
+def test_ordinary_environment_variables_pass():
+    text = tfvars_text("svc", {"env": {"LOG_LEVEL": "INFO", "XGB_ACCESS_LOG": "1"}})
+    assert '"LOG_LEVEL" = "INFO"' in text
+
+
+def git(*args):
+    return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+
+
+def test_no_state_credentials_or_build_output_is_tracked():
+    tracked = git("ls-files").stdout.splitlines()
+    assert tracked, "run inside the git checkout"
+    forbidden = (".tfstate", ".tfstate.backup", ".pem", ".env", "credentials", ".terraform/")
+    assert not [path for path in tracked if any(mark in path for mark in forbidden)]
+
+
+@pytest.mark.parametrize("path", ["terraform.tfstate", "terraform.tfstate.backup", ".terraform/providers/x",
+                                  "deploy.tfplan", ".env", "key.pem", ".aws/credentials",
+                                  ".venv/bin/python", "models/x.bentomodel", "data/data.csv", "reports/metrics.json"])
+def test_gitignore_guards_state_credentials_and_generated_files(path):
+    assert git("check-ignore", "--no-index", "-q", path).returncode == 0, f"{path} is not ignored"
