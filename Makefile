@@ -45,5 +45,10 @@ serve: build
 test: setup
 	$(PY) -m pytest
 
+# Benchmarks (bench/run.py): writes bench/results.md and bench/results.json.
+bench: setup
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(PY) -m bench.run
+
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) reports data/*.csv models/*.bentomodel
