@@ -55,24 +55,19 @@ def write_dataset(
     return path
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected at least 2 rows, got {value}")
-    return value
+def _whole_number(low: int, high: int, what: str):
+    """An argparse type: a whole number from ``low`` to ``high``, or a message saying so."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected a seed between 0 and 2**32 - 1, got {value}")
-    return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m src.generate_data",
         description="Write a seeded synthetic binary-classification data set as CSV.",
     )
-    parser.add_argument("--rows", type=_positive_int, default=config.N_ROWS,
+    parser.add_argument("--rows", type=_whole_number(2, 10**8, "at least 2 rows (and at most 10**8)"), default=config.N_ROWS,
                         help="number of rows (default: %(default)s)")
-    parser.add_argument("--seed", type=_seed, default=config.DEFAULT_SEED,
+    parser.add_argument("--seed", type=_whole_number(0, 2**32 - 1, "a seed between 0 and 2**32 - 1"), default=config.DEFAULT_SEED,
                         help="random seed; the same seed writes the same file (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=config.DATA_PATH,
                         help="CSV file to write (default: data/data.csv)")

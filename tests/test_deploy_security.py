@@ -8,31 +8,16 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 from tests.lambda_harness import OPERATOR_DIR
-from tests.test_lambda_operator import PLAIN, parsed
+from tests.test_lambda_operator import PLAIN, terraform_resources, terraform_variables
 
 sys.path.insert(0, str(OPERATOR_DIR))
 from aws_lambda_operator.terraform import SpecError, tfvars_text  # noqa: E402
 
 
-def variables():
-    main = parsed(PROJECT_ROOT / "main.tf")
-    return {name: body for block in main["variable"] for name, body in block.items()}
-
-
-def resources():
-    main = parsed(PROJECT_ROOT / "main.tf")
-    found = {}
-    for block in main["resource"]:
-        for kind, named in block.items():
-            for name, body in named.items():
-                found[f"{kind}.{name}"] = body
-    return found
-
-
 def test_throttling_is_on_by_default():
     values = hcl2.load(open(PROJECT_ROOT / "bentoctl.tfvars"), serialization_options=PLAIN)
     assert values["throttling_rate_limit"] > 0 and values["throttling_burst_limit"] > 0
-    settings = resources()["aws_apigatewayv2_stage.default"]["default_route_settings"]
+    settings = terraform_resources()["aws_apigatewayv2_stage.default"]["default_route_settings"]
     settings = settings[0] if isinstance(settings, list) else settings
     assert settings["throttling_rate_limit"] == "${var.throttling_rate_limit}"
     assert settings["throttling_burst_limit"] == "${var.throttling_burst_limit}"
@@ -41,7 +26,7 @@ def test_throttling_is_on_by_default():
 def test_authentication_is_off_by_default_and_one_setting_away():
     values = hcl2.load(open(PROJECT_ROOT / "bentoctl.tfvars"), serialization_options=PLAIN)
     assert values["auth"] == "none"
-    route = resources()["aws_apigatewayv2_route.service"]
+    route = terraform_resources()["aws_apigatewayv2_route.service"]
     assert "local.authorization_type" in route["authorization_type"]
     assert "aws_apigatewayv2_authorizer.jwt" in route["authorizer_id"]
     text = (PROJECT_ROOT / "main.tf").read_text()
@@ -59,8 +44,8 @@ def test_cors_is_off_by_default_and_configurable():
 
 def test_logs_are_kept_for_a_bounded_time():
     for group in ("aws_cloudwatch_log_group.lambda", "aws_cloudwatch_log_group.api"):
-        assert resources()[group]["retention_in_days"] == "${var.log_retention_days}"
-    assert "validation" in variables()["log_retention_days"]
+        assert terraform_resources()[group]["retention_in_days"] == "${var.log_retention_days}"
+    assert "validation" in terraform_variables()["log_retention_days"]
 
 
 @pytest.mark.parametrize("name", ["DB_PASSWORD", "API_KEY", "github_token", "MY_SECRET", "AWS_ACCESS_KEY_ID"])

@@ -52,9 +52,20 @@ def parsed(path):
         return hcl2.load(handle, serialization_options=PLAIN)
 
 
+def terraform_variables() -> dict:
+    """main.tf's variable blocks by name."""
+    return {name: body for block in parsed(PROJECT_ROOT / "main.tf")["variable"] for name, body in block.items()}
+
+
+def terraform_resources() -> dict:
+    """main.tf's resources as {"<type>.<name>": body}."""
+    return {f"{kind}.{name}": body
+            for block in parsed(PROJECT_ROOT / "main.tf")["resource"]
+            for kind, named in block.items() for name, body in named.items()}
+
+
 def test_main_tf_parses_and_declares_every_tfvars_value_typed_and_described():
-    main = parsed(PROJECT_ROOT / "main.tf")
-    variables = {name: body for block in main["variable"] for name, body in block.items()}
+    variables = terraform_variables()
     values = parsed(PROJECT_ROOT / "bentoctl.tfvars")
     assert set(values) <= set(variables), f"undeclared: {set(values) - set(variables)}"
     for name, body in variables.items():
@@ -65,11 +76,7 @@ def test_main_tf_parses_and_declares_every_tfvars_value_typed_and_described():
 
 def test_main_tf_has_the_resources_a_careful_team_expects():
     main = parsed(PROJECT_ROOT / "main.tf")
-    resources = {}
-    for block in main["resource"]:
-        for kind, named in block.items():
-            for name, body in named.items():
-                resources[f"{kind}.{name}"] = body
+    resources = terraform_resources()
     function = resources["aws_lambda_function.service"]
     assert "image_digest" in function["image_uri"], "the function must run the image by digest"
     assert function["package_type"] == "Image"
