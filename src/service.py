@@ -11,29 +11,23 @@ Tuned for a model that predicts in a fraction of a millisecond, where BentoML's 
 machinery, not the model, is the cost (figures in bench/results.md):
 - the runner is embedded in the API server process and predicts with ``inplace_predict``; the
   endpoints are async and call it inline, so a request crosses no process or thread;
-- tracing, Prometheus metrics and the access log are off unless asked for (config.py);
-- BentoML's request timeout leaves a 60 s timer behind every request (memory grows under load,
-  and a handler that fails before answering hangs for the full 60 s); it is replaced by
-  :class:`RequestTimeout`, which cancels its timer;
-- objects alive after import are frozen out of the garbage collector's full passes, which
-  otherwise pause every request in flight for tens of milliseconds.
+- the server's settings (tracing, metrics and access log off unless asked for, a request
+  timeout that cleans up after itself, a frozen heap) are in :mod:`src.server_settings`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import os
 from http import HTTPStatus
 
 import numpy as np
-from starlette.responses import JSONResponse
 
 import bentoml
 from bentoml.exceptions import BentoMLException, NotFound
 from bentoml.io import NumpyNdarray
 
 from src import config
+from src.server_settings import RequestTimeout, freeze_long_lived_objects, tune_bentoml_server
 from src.validation import InvalidInput, check_body_size, check_content_type, parse_features
 
 
@@ -87,47 +81,6 @@ async def _read_limited(request) -> bytes:
     return b"".join(chunks)
 
 
-def _tune_bentoml_server() -> None:
-    """Apply the settings above. Runs in `bentoml serve`'s parent and in every worker, before
-    BentoML builds its app, so the tutorial's plain `bentoml serve` command gets them."""
-    from bentoml._internal.configuration.containers import BentoMLContainer
-
-    api_server = BentoMLContainer.api_server_config
-    api_server.traffic.timeout.set(None)  # RequestTimeout below takes its place
-    api_server.metrics.enabled.set(config.SERVER_METRICS)
-    api_server.logging.access.enabled.set(config.ACCESS_LOG)
-    if config.SERVER_WORKERS:
-        api_server.workers.set(config.SERVER_WORKERS)
-    if not config.TRACING:
-        BentoMLContainer.tracing.excluded_urls.set([".*"])
-
-
-class RequestTimeout:
-    """Answer 504 when a request takes longer than ``timeout`` seconds; the timer is cancelled
-    as soon as the request finishes (asyncio.timeout), so nothing outlives a request."""
-
-    def __init__(self, app, timeout: float):
-        self.app, self.timeout = app, timeout
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started = False
-
-        async def tracked_send(message):
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            async with asyncio.timeout(self.timeout):
-                await self.app(scope, receive, tracked_send)
-        except TimeoutError:
-            if not started:
-                response = JSONResponse(f"not answered within {self.timeout} s", status_code=504)
-                await response(scope, receive, send)
-
-
 class BoosterRunnable(bentoml.legacy.Runnable):
     """The booster as a runnable: ``inplace_predict`` on the array as it comes (BentoML's stock
     XGBoost runnable builds a DMatrix on every call), one thread per prediction."""
@@ -144,7 +97,7 @@ class BoosterRunnable(bentoml.legacy.Runnable):
         return self.booster.inplace_predict(features, validate_features=False)
 
 
-_tune_bentoml_server()
+tune_bentoml_server()
 model_ref = _load_model_ref()
 runner = bentoml.legacy.Runner(
     BoosterRunnable, name=config.MODEL_NAME, models=[model_ref],
@@ -179,13 +132,6 @@ async def classify(features: np.ndarray) -> np.ndarray:
 )
 async def predict_proba(features: np.ndarray) -> np.ndarray:
     return positive_probability(features)
-
-
-def freeze_long_lived_objects(*_) -> None:
-    """Everything imported and built by now lives as long as the process: keep it out of the
-    collector's full passes, whose pauses otherwise land on requests in flight."""
-    gc.collect()
-    gc.freeze()
 
 
 svc.on_startup(freeze_long_lived_objects)

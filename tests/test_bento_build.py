@@ -15,7 +15,8 @@ def test_build_makes_a_bento_with_only_the_service_code(built_bento, trained, be
 
     bento_dir = bentoml_home / "bentos" / name / version
     shipped = sorted(p.relative_to(bento_dir / "src").as_posix() for p in (bento_dir / "src").rglob("*") if p.is_file())
-    assert shipped == ["bentofile.yaml", "src/__init__.py", "src/config.py", "src/service.py", "src/validation.py"]
+    assert shipped == ["bentofile.yaml", "src/__init__.py", "src/config.py", "src/server_settings.py", "src/service.py",
+                       "src/validation.py"]
 
     info = yaml.safe_load((bento_dir / "bento.yaml").read_text())
     assert info["service"] == "src.service:svc"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from src import config
+from tests.conftest import PROJECT_ROOT
 from tests.lambda_events import http_api_v2, rest_api_v1
 from tests.lambda_harness import invoke, lambda_env, run_read_only
 
@@ -101,3 +102,23 @@ def test_model_tag_is_exact_in_the_image(lambda_context):
     dockerfile = (lambda_context / "env" / "docker" / "Dockerfile").read_text()
     tag_line = next(line for line in dockerfile.splitlines() if "XGB_MODEL_TAG=" in line)
     assert ":latest" not in tag_line and config.MODEL_NAME in tag_line
+
+
+def test_every_route_main_tf_declares_is_answered(task_dir):
+    """The routes API Gateway forwards (main.tf's local.routes) all exist in the service."""
+    import re
+
+    text = (PROJECT_ROOT / "main.tf").read_text()
+    block = text[text.index("routes = toset(["):text.index("])", text.index("routes = toset(["))]
+    routes = re.findall(r'"(GET|POST) ([^"]+)"', block)
+    assert len(routes) >= 6
+    concrete = {"{proxy+}": "swagger-ui-bundle.js"}
+    events = []
+    for method, path in routes:
+        for pattern, value in concrete.items():
+            path = path.replace(pattern, value)
+        body = [[0.0] * 7] if method == "POST" else ""
+        events.append(http_api_v2(body, path=path, method=method, content_type="application/json"))
+    report = invoke(task_dir, events)
+    for (method, path), response in zip(routes, report["responses"]):
+        assert response["statusCode"] == 200, (method, path, response.get("body", "")[:200])
