@@ -3,7 +3,8 @@
     python lambda_driver.py CODE_DIR EVENTS_JSON [REPEAT]
 
 Prints one JSON object: the handler's responses, the cold-start time (process start to the
-first answer), the import time and the warm time per event. Used by the tests and the
+first answer), the import time, the warm time per event, and how many distinct loaded models
+the runner held over all events (1: loaded once per container). Used by the tests and the
 benchmarks, in whichever Python environment is being checked.
 """
 
@@ -20,8 +21,17 @@ events = json.loads(open(events_path).read())
 import lambda_app  # noqa: E402
 
 imported = time.perf_counter()
+
+
+def loaded_model():
+    """The runner's loaded model: another object means the model was loaded again. The driver
+    keeps each one it sees, so no object's identity can be reused."""
+    return lambda_app.service.runner._runner_handle._runnable
+
+
 responses = [lambda_app.handler(event, None) for event in events[:1]]
 first = time.perf_counter()
+models_seen = [loaded_model()]
 responses += [lambda_app.handler(event, None) for event in events[1:]]
 
 warm = []
@@ -29,10 +39,12 @@ for _ in range(repeat):
     t0 = time.perf_counter()
     lambda_app.handler(events[0], None)
     warm.append(time.perf_counter() - t0)
+models_seen.append(loaded_model())
 
 print(json.dumps({
     "responses": responses,
     "import_s": imported - started,
     "cold_start_s": first - started,
     "warm_s": warm,
+    "model_loads": len({id(model) for model in models_seen}),
 }))

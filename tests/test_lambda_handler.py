@@ -52,8 +52,7 @@ def test_first_call_answers_labels_equal_to_in_process_predictions(task_dir, boo
 def test_model_is_loaded_once_per_container_not_per_event(task_dir):
     report = invoke(task_dir, [http_api_v2([ROWS[0].tolist()])] * 30, repeat=200)
     assert all(r["statusCode"] == 200 for r in report["responses"])
-    # A model load takes tens of milliseconds; 200 warm events in well under that each show there is none.
-    assert np.median(report["warm_s"]) < 0.02
+    assert report["model_loads"] == 1, "the runner was initialised again during the events"
 
 
 @pytest.mark.parametrize("make_event", [
