@@ -121,3 +121,11 @@ def test_every_route_main_tf_declares_is_answered(task_dir):
     report = invoke(task_dir, events)
     for (method, path), response in zip(routes, report["responses"]):
         assert response["statusCode"] == 200, (method, path, response.get("body", "")[:200])
+
+
+def test_readmes_sample_event_is_answered(task_dir):
+    """deploy/sample-event.json, the README's local try of the image, gets labels back."""
+    event = json.loads((PROJECT_ROOT / "deploy" / "sample-event.json").read_text())
+    response = invoke(task_dir, [event])["responses"][0]
+    assert response["statusCode"] == 200
+    assert len(json.loads(response["body"])) == len(json.loads(event["body"]))
