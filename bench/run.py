@@ -24,8 +24,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from src import config  # noqa: E402
+from tests.processes import free_port, process_tree_rss_mb, stop_process_group  # noqa: E402
 
 ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
 CELLS = [("1 row", 1, 1), ("1 row", 32, 1), ("1000 rows", 1, 1000), ("1000 rows", 32, 1000)]
@@ -78,12 +77,6 @@ def body_files() -> dict[int, Path]:
     return files
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # ---------------------------------------------------------------------------- servers
 
 class Server:
@@ -112,20 +105,10 @@ class Server:
         raise RuntimeError(f"{self.name} gave no answer in {timeout}s; see {self.log.name}")
 
     def rss_mb(self) -> float:
-        import psutil
-
-        parent = psutil.Process(self.process.pid)
-        processes = [parent, *parent.children(recursive=True)]
-        return sum(p.memory_info().rss for p in processes if p.is_running()) / 2**20
+        return process_tree_rss_mb(self.process.pid)
 
     def stop(self):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process)
         self.log.close()
 
 

@@ -40,7 +40,7 @@ DECISION_THRESHOLD = 0.5
 # server applies the same limit: a client that works locally works on Lambda.
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
-# Server settings (src/service.py explains each). Off by default: they cost more per request
+# Server settings (src/server_settings.py explains each). Off by default: they cost more per request
 # than the model does. Set XGB_ACCESS_LOG=1 to log every request.
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

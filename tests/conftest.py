@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.processes import free_port, stop_process_group
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="bentoml-home-"))
 os.environ["BENTOML_HOME"] = str(_SESSION_HOME)
@@ -28,12 +28,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_HOME, ignore_errors=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_python(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -101,18 +95,8 @@ def start_server(log_dir: Path, env: dict | None = None, ready_timeout: float = 
                     return Server(url, process, log)
         except OSError:
             time.sleep(0.2)
-    stop_server(process)
+    stop_process_group(process)
     raise RuntimeError(f"bentoml serve not ready in {ready_timeout}s:\n{log.read_text()[-3000:]}")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -147,4 +131,4 @@ def task_dir(lambda_context):
 def server(trained, tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("server"), env={"XGB_MODEL_TAG": trained.tag})
     yield srv
-    stop_server(srv.process)
+    stop_process_group(srv.process)

@@ -93,9 +93,13 @@ def precompile(python: Path, task: Path) -> None:
         path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
 
 
+def site_packages(python: Path) -> Path:
+    """The site-packages folder of the virtual environment ``python`` belongs to."""
+    return next((python.parent.parent / "lib").glob("python3.*/site-packages"))
+
+
 def site_packages_mb(python: Path) -> float:
-    site = next((python.parent.parent / "lib").glob("python3.*/site-packages"))
-    return sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 2**20
+    return sum(f.stat().st_size for f in site_packages(python).rglob("*") if f.is_file()) / 2**20
 
 
 def read_only_copy(context: Path) -> Path:

@@ -8,14 +8,14 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 from tests.lambda_harness import OPERATOR_DIR
-from tests.test_lambda_operator import PLAIN, terraform_resources, terraform_variables
+from tests.test_lambda_operator import PLAIN, committed_tfvars, terraform_resources, terraform_variables
 
 sys.path.insert(0, str(OPERATOR_DIR))
 from aws_lambda_operator.terraform import SpecError, tfvars_text  # noqa: E402
 
 
 def test_throttling_is_on_by_default():
-    values = hcl2.load(open(PROJECT_ROOT / "bentoctl.tfvars"), serialization_options=PLAIN)
+    values = committed_tfvars()
     assert values["throttling_rate_limit"] > 0 and values["throttling_burst_limit"] > 0
     settings = terraform_resources()["aws_apigatewayv2_stage.default"]["default_route_settings"]
     settings = settings[0] if isinstance(settings, list) else settings
@@ -24,7 +24,7 @@ def test_throttling_is_on_by_default():
 
 
 def test_authentication_is_off_by_default_and_one_setting_away():
-    values = hcl2.load(open(PROJECT_ROOT / "bentoctl.tfvars"), serialization_options=PLAIN)
+    values = committed_tfvars()
     assert values["auth"] == "none"
     route = terraform_resources()["aws_apigatewayv2_route.service"]
     assert "local.authorization_type" in route["authorization_type"]
@@ -36,7 +36,7 @@ def test_authentication_is_off_by_default_and_one_setting_away():
 
 
 def test_cors_is_off_by_default_and_configurable():
-    values = hcl2.load(open(PROJECT_ROOT / "bentoctl.tfvars"), serialization_options=PLAIN)
+    values = committed_tfvars()
     assert values["cors_allow_origins"] == []
     text = (PROJECT_ROOT / "main.tf").read_text()
     assert 'for_each = length(var.cors_allow_origins) > 0 ? [1] : []' in text

@@ -18,7 +18,7 @@ from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2
 
 from tests.lambda_harness import (build_image_env, invoke, lambda_env, precompile, read_only_prefix,
-                                  site_packages_mb)
+                                  site_packages, site_packages_mb)
 from tests.test_lambda_handler import ROWS
 
 
@@ -38,7 +38,7 @@ def test_environment_is_complete_and_holds_only_serving_packages(image_python):
     check = subprocess.run([sys.executable, "-m", "pip", "--python", str(image_python), "check"],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    site = next((image_python.parent.parent / "lib").glob("python3.*/site-packages"))
+    site = site_packages(image_python)
     names = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
     assert {"bentoml", "xgboost_cpu", "mangum", "awslambdaric"} <= names
     assert not names & {"xgboost", "nvidia_nccl_cu12", "scikit_learn", "pandas", "matplotlib"}

@@ -52,6 +52,11 @@ def parsed(path):
         return hcl2.load(handle, serialization_options=PLAIN)
 
 
+def committed_tfvars() -> dict:
+    """The committed bentoctl.tfvars, parsed."""
+    return parsed(PROJECT_ROOT / "bentoctl.tfvars")
+
+
 def terraform_variables() -> dict:
     """main.tf's variable blocks by name."""
     return {name: body for block in parsed(PROJECT_ROOT / "main.tf")["variable"] for name, body in block.items()}
@@ -66,7 +71,7 @@ def terraform_resources() -> dict:
 
 def test_main_tf_parses_and_declares_every_tfvars_value_typed_and_described():
     variables = terraform_variables()
-    values = parsed(PROJECT_ROOT / "bentoctl.tfvars")
+    values = committed_tfvars()
     assert set(values) <= set(variables), f"undeclared: {set(values) - set(variables)}"
     for name, body in variables.items():
         assert "type" in body and body.get("description"), name

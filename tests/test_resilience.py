@@ -10,11 +10,11 @@ import time
 import http.client
 
 import numpy as np
-import psutil
 import pytest
 
 from src import config
-from tests.conftest import start_server, stop_server
+from tests.conftest import start_server
+from tests.processes import process_tree_rss_mb, stop_process_group
 
 ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
 SOAK_SECONDS = 20
@@ -22,8 +22,7 @@ CONCURRENCY = 32
 
 
 def server_rss_mb(server) -> float:
-    parent = psutil.Process(server.process.pid)
-    return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
+    return process_tree_rss_mb(server.process.pid)
 
 
 def hammer(url: str, seconds: float, concurrency: int, body: bytes) -> dict:
@@ -146,14 +145,14 @@ def test_retraining_while_serving_does_not_disturb_the_server(trained, data_path
         assert all(answer == before for _, answer in results), "the running server keeps its model"
         assert srv.alive()
     finally:
-        stop_server(srv.process)
+        stop_process_group(srv.process)
 
     srv = start_server(tmp_path)
     try:
         status, after = ask_once(srv, body)
         assert status == 200 and after != before, f"restarted server should load {new.tag}"
     finally:
-        stop_server(srv.process)
+        stop_process_group(srv.process)
 
 
 def ask_once(srv, body: bytes) -> tuple[int, list]:
