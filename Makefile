@@ -9,7 +9,7 @@ TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: setup check-python data train build serve test bench clean
+.PHONY: setup check-python image-tools data train build serve test bench clean
 
 setup: $(STAMP) $(TOOLS_STAMP)
 
@@ -42,7 +42,19 @@ build: train
 serve: build
 	$(VENV)/bin/bentoml serve src.service:svc --host 127.0.0.1 --port 3000
 
-test: setup
+# Debian's podman, buildah and skopeo build and inspect the real Lambda image in the tests (no Docker
+# engine needed); mmdebstrap makes the stand-in base image; docker-registry is a local registry to push to.
+IMAGE_TOOLS := podman buildah skopeo mmdebstrap docker-registry
+image-tools:
+	@missing=""; for tool in podman buildah skopeo mmdebstrap; do command -v $$tool >/dev/null || missing=1; done; \
+	  test -x /usr/bin/docker-registry || missing=1; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing $(IMAGE_TOOLS) from Debian's packages (needs root)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(IMAGE_TOOLS) >/dev/null; } \
+	      || { echo "could not install $(IMAGE_TOOLS): run as root, or install them yourself"; exit 1; }; \
+	  fi
+
+test: setup image-tools
 	$(PY) -m pytest
 
 # Benchmarks (bench/run.py): writes bench/results.md and bench/results.json.
