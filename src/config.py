@@ -36,9 +36,15 @@ MODEL_TAG = os.environ.get("XGB_MODEL_TAG", f"{MODEL_NAME}:latest")
 # Probability at or above which `classify` answers 1.
 DECISION_THRESHOLD = 0.5
 
-# Largest request body accepted. AWS Lambda refuses synchronous payloads over 6 MB, so the local
-# server applies the same limit: a client that works locally works on Lambda.
-MAX_BODY_BYTES = 6 * 1024 * 1024
+# AWS Lambda takes at most 6 MB (6,291,456 bytes) per synchronous invocation, and that counts the
+# whole event API Gateway sends: the body as an escaped JSON string plus headers and request context.
+# The body limit leaves room for the rest (an HTTP API allows 10 KB of request line and headers),
+# and the local server applies the same limit, so a request that works locally works on Lambda.
+LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+EVENT_ENVELOPE_BYTES = 16 * 1024
+MAX_BODY_BYTES = LAMBDA_PAYLOAD_LIMIT_BYTES - EVENT_ENVELOPE_BYTES
+# The answer has the same 6 MB limit; a row's probability takes up to ~26 bytes of JSON.
+MAX_ROWS = 100_000
 
 # Server settings (src/server_settings.py explains each). Off by default: they cost more per request
 # than the model does. Set XGB_ACCESS_LOG=1 to log every request.

@@ -76,7 +76,7 @@ BAD = [
     ("not JSON", "{oops", "application/json", 400, "not valid JSON"),
     ("empty", "", "application/json", 400, "empty request body"),
     ("content type", json.dumps([[1] * 7]), "text/plain", 415, "application/json"),
-    ("over 6 MB", "[" + ",".join(["[1,2,3,4,5,6,7]"] * 500_000) + "]", "application/json", 413, "6291456"),
+    ("over 6 MB", "[" + ",".join(["[1,2,3,4,5,6,7]"] * 500_000) + "]", "application/json", 413, str(config.MAX_BODY_BYTES)),
 ]
 
 

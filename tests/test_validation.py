@@ -69,12 +69,33 @@ def test_body_over_the_lambda_limit_is_413():
     assert error.value.status == 413
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8", "application/vnd.api+json"])
+def test_escaped_characters_count_as_they_take_room_in_the_event():
+    """A body of newlines is twice as large inside the Lambda event as on the wire."""
+    half = config.MAX_BODY_BYTES // 2 + 1
+    with pytest.raises(InvalidInput) as error:
+        parse_features(b"[[" + b"\n" * half + b"1,2,3,4,5,6,7]]")
+    assert error.value.status == 413
+    assert parse_features(b"[[" + b" " * half + b"1,2,3,4,5,6,7]]").shape == (1, 7)
+
+
+def test_more_rows_than_the_answer_can_hold_is_413():
+    rows = "[" + ",".join(["[0,0,0,0,0,0,0]"] * (config.MAX_ROWS + 1)) + "]"
+    with pytest.raises(InvalidInput, match=f"at most {config.MAX_ROWS} rows") as error:
+        parse_features(rows)
+    assert error.value.status == 413
+    full = "[" + ",".join(["[0,0,0,0,0,0,0]"] * config.MAX_ROWS) + "]"
+    assert parse_features(full).shape == (config.MAX_ROWS, config.N_FEATURES)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"])
 def test_json_content_types_pass(content_type):
     check_content_type(content_type)
 
 
-@pytest.mark.parametrize("content_type", [None, "", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+# +json types are refused too: API Gateway base64-encodes them into the event (a third larger),
+# so the same body would fit on Lambda as application/json and not as application/vnd.api+json.
+@pytest.mark.parametrize("content_type", [None, "", "text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data", "application/vnd.api+json"])
 def test_other_content_types_are_415(content_type):
     with pytest.raises(InvalidInput) as error:
         check_content_type(content_type)
