@@ -61,7 +61,7 @@ def check_archive(path: Path) -> None:
         with tarfile.open(path, "r:*") as archive:
             names = set()
             for member in archive:  # reads every header: a truncated archive fails here
-                names.add(member.name.lstrip("./"))
+                names.add(member.name.removeprefix("./"))
                 if member.isfile():
                     handle = archive.extractfile(member)
                     while handle is not None and handle.read(1 << 20):

@@ -12,7 +12,7 @@ from tests.lambda_harness import OPERATOR_DIR
 
 sys.path.insert(0, str(OPERATOR_DIR))
 from aws_lambda_operator import create_repository, delete_repository  # noqa: E402
-from aws_lambda_operator.ecr import KEEP_IMAGES  # noqa: E402
+from aws_lambda_operator.ecr import DEPLOYED_PREFIX, KEEP_IMAGES, RepositoryInUse  # noqa: E402
 
 SPEC = {"region": "eu-west-1"}
 
@@ -40,8 +40,29 @@ def test_repository_is_hardened(aws):
     assert repo["imageTagMutability"] == "IMMUTABLE"
     assert repo["imageScanningConfiguration"]["scanOnPush"] is True
     assert repo["encryptionConfiguration"]["encryptionType"] == "AES256"
+
+
+def test_lifecycle_never_expires_a_deployed_image(aws):
+    """ECR lets a lower-priority rule expire no image that a higher-priority rule's tags match:
+    the deployed-* rule comes first, and its count is beyond any repository's size."""
+    create_repository("xgb-classifier", SPEC)
     policy = json.loads(aws.get_lifecycle_policy(repositoryName="xgb-classifier")["lifecyclePolicyText"])
-    assert policy["rules"][0]["selection"]["countNumber"] == KEEP_IMAGES
+    rules = sorted(policy["rules"], key=lambda rule: rule["rulePriority"])
+    protect, expire = rules
+    assert protect["selection"]["tagStatus"] == "tagged"
+    assert protect["selection"]["tagPrefixList"] == [DEPLOYED_PREFIX]
+    assert protect["selection"]["countNumber"] >= 10_000
+    assert expire["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES}
+
+
+def test_existing_repository_gets_the_current_lifecycle_policy(aws):
+    aws.create_repository(repositoryName="xgb-classifier")
+    aws.put_lifecycle_policy(repositoryName="xgb-classifier", lifecyclePolicyText=json.dumps(
+        {"rules": [{"rulePriority": 1, "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
+                                                     "countNumber": 1}, "action": {"type": "expire"}}]}))
+    create_repository("xgb-classifier", SPEC)
+    policy = json.loads(aws.get_lifecycle_policy(repositoryName="xgb-classifier")["lifecyclePolicyText"])
+    assert [rule["selection"].get("tagPrefixList") for rule in policy["rules"]][0] == [DEPLOYED_PREFIX]
 
 
 def test_create_is_idempotent_for_redeploys(aws):
@@ -60,6 +81,26 @@ def test_delete_removes_repository_with_images_and_tolerates_absence(aws):
     delete_repository("xgb-classifier", SPEC)
     assert aws.describe_repositories()["repositories"] == []
     delete_repository("xgb-classifier", SPEC)  # already gone: no error
+
+
+def test_delete_refuses_while_the_function_still_runs_from_the_repository(aws):
+    """bentoctl destroy deletes the repository even after a failed terraform destroy."""
+    url, _, _ = create_repository("xgb-classifier", SPEC)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": {"digest": "sha256:" + "b" * 64, "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"},
+                           "layers": []})
+    aws.put_image(repositoryName="xgb-classifier", imageManifest=manifest, imageTag="v1")
+    iam = boto3.client("iam", region_name=SPEC["region"])
+    role = iam.create_role(RoleName="xgb-classifier-lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    functions = boto3.client("lambda", region_name=SPEC["region"])
+    functions.create_function(FunctionName="xgb-classifier", Role=role, PackageType="Image",
+                              Code={"ImageUri": f"{url}:v1"})
+    with pytest.raises(RepositoryInUse, match="terraform destroy"):
+        delete_repository("xgb-classifier", SPEC)
+    assert len(aws.describe_repositories()["repositories"]) == 1
+    functions.delete_function(FunctionName="xgb-classifier")
+    delete_repository("xgb-classifier", SPEC)
+    assert aws.describe_repositories()["repositories"] == []
 
 
 def test_credentials_decode_like_docker_login(aws):
