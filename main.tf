@@ -178,6 +178,17 @@ locals {
   # Health and documentation routes stay public so load balancers and people can reach them.
   protected_routes   = toset(["POST /classify", "POST /predict_proba"])
   authorization_type = { none = "NONE", iam = "AWS_IAM", jwt = "JWT" }[var.auth]
+  # The repository's name is everything after the registry host (it may hold slashes).
+  repository_name = regex("^[^/]+/(.+)$", var.image_repository)[0]
+  # The service's own request timeout ends a request a second before Lambda would kill it, so the
+  # client gets the service's 504 and message rather than API Gateway's bare error.
+  function_env = merge(
+    { XGB_REQUEST_TIMEOUT_S = tostring(max(var.timeout - 1, var.timeout / 2)) },
+    var.environment_variables,
+  )
+  # Browsers send these with SigV4-signed requests (auth = iam).
+  sigv4_headers = ["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"]
+  cors_headers  = concat(["content-type", "authorization"], var.auth == "iam" ? local.sigv4_headers : [])
 }
 
 ################################################################################
@@ -185,7 +196,7 @@ locals {
 ################################################################################
 
 data "aws_ecr_repository" "service" {
-  name = element(split("/", var.image_repository), 1)
+  name = local.repository_name
 }
 
 # Resolving the tag to a digest pins the function to exact image bytes: pushing a new image
@@ -252,7 +263,7 @@ resource "aws_lambda_function" "service" {
   reserved_concurrent_executions = var.reserved_concurrency
 
   environment {
-    variables = var.environment_variables
+    variables = local.function_env
   }
 
   logging_config {
@@ -277,7 +288,7 @@ resource "aws_apigatewayv2_api" "service" {
     content {
       allow_origins = var.cors_allow_origins
       allow_methods = ["GET", "POST", "OPTIONS"]
-      allow_headers = ["content-type", "authorization"]
+      allow_headers = local.cors_headers
       max_age       = 3600
     }
   }
@@ -369,7 +380,7 @@ resource "aws_lambda_permission" "api" {
 
 output "endpoint" {
   description = "Base URL of the service: POST <endpoint>/classify"
-  value       = aws_apigatewayv2_stage.default.invoke_url
+  value       = trimsuffix(aws_apigatewayv2_stage.default.invoke_url, "/")
 }
 
 output "function_name" {

@@ -136,3 +136,53 @@ def test_env_and_image_tag_reach_tfvars_with_their_types():
 def test_jwt_without_issuer_is_refused():
     with pytest.raises(SpecError, match="jwt_issuer"):
         tfvars_text("svc", {"auth": "jwt", "jwt_issuer": "", "jwt_audience": []})
+
+
+def test_values_that_look_like_templates_are_escaped_for_terraform():
+    """Terraform reads ${ and %{ in a quoted string as template sequences (and rejects these)."""
+    text = tfvars_text("svc", {"region": "us-east-1", "env": {"GREETING": "hi ${name} %{if x}"},
+                               "jwt_issuer": "https://issuer/${tenant}"})
+    import re
+
+    assert not re.search(r"(?<!\$)\$\{|(?<!%)%\{", text.replace("$${", "").replace("%%{", ""))
+    assert '"hi $${name} %%{if x}"' in text and '"https://issuer/$${tenant}"' in text
+
+
+def locals_block() -> dict:
+    return parsed(PROJECT_ROOT / "main.tf")["locals"][0]
+
+
+def test_repository_name_is_everything_after_the_registry_host():
+    """ECR repositories may be namespaced (team/xgb); the data source needs the whole name."""
+    import re
+
+    expression = locals_block()["repository_name"]
+    pattern = re.search(r'regex\("(.+?)", var\.image_repository\)\[0\]', expression).group(1).replace("\\\\", "\\")
+    for url, name in [("123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb-classifier", "xgb-classifier"),
+                      ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/ml/xgb", "team/ml/xgb")]:
+        assert re.match(pattern, url).group(1) == name
+    data = {name: body for block in parsed(PROJECT_ROOT / "main.tf")["data"] for kind, named in block.items()
+            if kind == "aws_ecr_repository" for name, body in named.items()}
+    assert data["service"]["name"] == "${local.repository_name}"
+
+
+def test_endpoint_output_has_no_trailing_slash():
+    outputs = {name: body for block in parsed(PROJECT_ROOT / "main.tf")["output"] for name, body in block.items()}
+    assert outputs["endpoint"]["value"] == '${trimsuffix(aws_apigatewayv2_stage.default.invoke_url, "/")}'
+
+
+def test_cors_allows_the_sigv4_headers_when_auth_is_iam():
+    block = locals_block()
+    assert "var.auth == \"iam\" ? local.sigv4_headers" in block["cors_headers"]
+    assert {"x-amz-date", "x-amz-security-token", "x-amz-content-sha256"} <= set(block["sigv4_headers"])
+    api = terraform_resources()["aws_apigatewayv2_api.service"]
+    assert "local.cors_headers" in str(api["dynamic"])
+
+
+def test_the_service_times_out_a_second_before_lambda_does():
+    """The function's environment sets the service's request timeout from the function's; the
+    user's own env comes last, so it may override it."""
+    assert locals_block()["function_env"] == (
+        "${merge({XGB_REQUEST_TIMEOUT_S = tostring(max(var.timeout - 1, var.timeout / 2))}, var.environment_variables)}")
+    function = terraform_resources()["aws_lambda_function.service"]
+    assert function["environment"] == [{"variables": "${local.function_env}"}]

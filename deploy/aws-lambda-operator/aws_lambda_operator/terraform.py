@@ -93,6 +93,16 @@ def existing_image(values_file: Path) -> tuple[str, str]:
     return found.get("image_repository", ""), found.get("image_version", "")
 
 
+def write_image(values_file: Path, repository: str, version: str) -> None:
+    """Point an existing bentoctl.tfvars at another image, leaving every other value as it is."""
+    split_image_tag(f"{repository}:{version}")
+    text = values_file.read_text()
+    if len(IMAGE_LINE.findall(text)) != 2:
+        raise SpecError(f"{values_file} has no image_repository and image_version lines; run `bentoctl generate`")
+    values = {"image_repository": repository, "image_version": version}
+    values_file.write_text(IMAGE_LINE.sub(lambda m: m.group(0).split("=")[0] + "= " + hcl_string(values[m.group(1)]), text))
+
+
 def tfvars_text(name: str, spec: dict, keep_image: tuple[str, str] = ("", "")) -> str:
     if spec.get("auth") == "jwt" and not (spec.get("jwt_issuer") and spec.get("jwt_audience")):
         raise SpecError("auth: jwt needs jwt_issuer and at least one entry in jwt_audience")

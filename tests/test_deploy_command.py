@@ -1,0 +1,247 @@
+"""`python -m deploy`, run as a user runs it, against stand-ins for docker and terraform that
+record their calls (tests/standins) and moto's server for AWS: the right calls in the right
+order, attestations off, the function's architecture, the pushed image checked before apply,
+and a stop with the failed step named at each failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+from tests.processes import free_port
+from tests.standins import record
+
+STANDINS = PROJECT_ROOT / "tests" / "standins" / "bin"
+REGION = "us-east-1"
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+           "AWS_DEFAULT_REGION": REGION}
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_url, monkeypatch):
+    requests.post(f"{moto_url}/moto-api/reset", timeout=10)
+    for key, value in {**AWS_ENV, "AWS_ENDPOINT_URL": moto_url}.items():
+        monkeypatch.setenv(key, value)
+    return moto_url
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A deployment folder as the repository has it: config, main.tf, tfvars."""
+    work = tmp_path / "deployment"
+    work.mkdir()
+    for name in ("deployment_config.yaml", "main.tf", "bentoctl.tfvars"):
+        shutil.copyfile(PROJECT_ROOT / name, work / name)
+    return work
+
+
+class Run:
+    def __init__(self, result: subprocess.CompletedProcess, state: Path):
+        self.returncode, self.stdout, self.stderr, self.state = result.returncode, result.stdout, result.stderr, state
+
+    def calls(self, tool: str | None = None) -> list[list[str]]:
+        os.environ["STANDIN_STATE"] = str(self.state)
+        return [call["argv"] for call in record.calls() if tool in (None, call["tool"])]
+
+    def entries(self) -> list[dict]:
+        os.environ["STANDIN_STATE"] = str(self.state)
+        return record.calls()
+
+
+def run_deploy(command: str, workdir: Path, endpoint: str, tmp_path: Path, env: dict | None = None,
+               path: str | None = None, args: tuple = ()) -> Run:
+    state = tmp_path / "standin-state"
+    state.mkdir(exist_ok=True)
+    full_env = {**os.environ, "STANDIN_STATE": str(state), "STANDIN_PYTHON": sys.executable,
+                "STANDIN_ENDPOINT": endpoint, "BENTOCTL_HOME": str(tmp_path / "bentoctl-home"),
+                "PATH": path if path is not None else f"{STANDINS}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    for key in [key for key, value in full_env.items() if value is None]:
+        del full_env[key]
+    result = subprocess.run([sys.executable, "-m", "deploy", "--dir", str(workdir), command, *args],
+                            cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True, timeout=600)
+    return Run(result, state)
+
+
+def ecr_tags(name: str = "xgb-classifier") -> set[str]:
+    images = boto3.client("ecr", region_name=REGION).describe_images(repositoryName=name)["imageDetails"]
+    return {tag for image in images for tag in image.get("imageTags", [])}
+
+
+def tfvars(workdir: Path) -> dict:
+    return dict(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', (workdir / "bentoctl.tfvars").read_text(), re.MULTILINE))
+
+
+def first_index(calls: list[list[str]], *prefix: str) -> int:
+    return next(i for i, argv in enumerate(calls) if argv[:len(prefix)] == list(prefix))
+
+
+def test_deploy_builds_pushes_checks_applies_and_calls_the_endpoint(aws, workdir, server, built_bento, tmp_path):
+    done = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento))
+    assert done.returncode == 0, done.stdout + done.stderr
+    version = built_bento.split(":")[1]
+    tag = f"{version}-x86_64"
+
+    docker = done.calls("docker")
+    build = docker[first_index(docker, "buildx", "build")]
+    assert build[build.index("--platform") + 1] == "linux/amd64"
+    build_entry = next(e for e in done.entries() if e["argv"][:2] == ["buildx", "build"])
+    assert build_entry["env"].get("BUILDX_NO_DEFAULT_ATTESTATIONS") == "1", "attestations must be off"
+    login = docker[first_index(docker, "login")]
+    assert "--password-stdin" in login and not any("testing" in arg or len(arg) > 200 for arg in login)
+    assert first_index(docker, "buildx", "build") < first_index(docker, "login") < first_index(docker, "push")
+
+    assert {tag, f"deployed-{tag}"} <= ecr_tags()
+    values = tfvars(workdir)
+    assert values["image_version"] == tag
+    assert values["image_repository"].endswith(".amazonaws.com/xgb-classifier")
+
+    terraform = done.calls("terraform")
+    assert first_index(terraform, "init") < first_index(terraform, "apply") < first_index(terraform, "output")
+    apply = terraform[first_index(terraform, "apply")]
+    assert "-var-file=bentoctl.tfvars" in apply and "-auto-approve" in apply and "-input=false" in apply
+    assert f"{server.url}/classify" in done.stdout
+    assert "answered [" in done.stdout
+
+
+def test_redeploy_of_the_same_bento_reuses_the_pushed_image_and_keeps_it_after_a_setting_change(
+        aws, workdir, server, built_bento, tmp_path):
+    first = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento))
+    assert first.returncode == 0, first.stderr
+    config = yaml.safe_load((workdir / "deployment_config.yaml").read_text())
+    config["spec"]["memory_size"] = 2048
+    (workdir / "deployment_config.yaml").write_text(yaml.safe_dump(config))
+    (first.state / "calls.jsonl").unlink()
+
+    again = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already in ECR" in again.stdout
+    assert not any(argv[:2] == ["buildx", "build"] or argv[:1] == ["push"] for argv in again.calls("docker"))
+    assert "memory_size            = 2048" in (workdir / "bentoctl.tfvars").read_text()
+    assert tfvars(workdir)["image_version"] == f"{built_bento.split(':')[1]}-x86_64"
+    assert any(argv[0] == "apply" for argv in again.calls("terraform"))
+
+
+def test_arm64_builds_for_arm64_and_a_wrong_architecture_stops_before_push(aws, workdir, server, built_bento, tmp_path):
+    config = yaml.safe_load((workdir / "deployment_config.yaml").read_text())
+    config["spec"]["architecture"] = "arm64"
+    (workdir / "deployment_config.yaml").write_text(yaml.safe_dump(config))
+
+    wrong = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento),
+                       env={"STANDIN_IMAGE_ARCH": "amd64"})
+    assert wrong.returncode == 1
+    assert "failed at step 'image: build and push'" in wrong.stderr and "linux/amd64" in wrong.stderr
+    assert "QEMU" in wrong.stderr
+    build = next(argv for argv in wrong.calls("docker") if argv[:2] == ["buildx", "build"])
+    assert build[build.index("--platform") + 1] == "linux/arm64"
+    assert not any(argv[0] == "push" for argv in wrong.calls("docker"))
+    assert not any(argv[0] == "apply" for argv in wrong.calls("terraform"))
+
+    right = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento))
+    assert right.returncode == 0, right.stderr
+    assert tfvars(workdir)["image_version"].endswith("-arm64")
+
+
+def test_an_image_index_in_ecr_is_refused_before_terraform(aws, workdir, server, built_bento, tmp_path):
+    """What Docker 29 pushes when attestations stay on: an index Lambda would reject."""
+    done = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento),
+                      env={"STANDIN_FORCE_ATTESTATIONS": "1"})
+    assert done.returncode == 1
+    assert "failed at step 'image: verify what ECR holds'" in done.stderr
+    assert "multi-platform index" in done.stderr and "unknown/unknown" in done.stderr
+    assert "provenance=false" in done.stderr
+    assert not any(argv[0] == "apply" for argv in done.calls("terraform"))
+    assert tfvars(workdir)["image_version"] == "", "tfvars must not name an image that failed its check"
+
+
+@pytest.mark.parametrize("fail, step", [
+    ("docker push", "image: build and push"),
+    ("terraform apply", "terraform apply"),
+    ("docker buildx build", "image: build and push"),
+])
+def test_a_failing_step_stops_the_deploy_and_says_which(aws, workdir, server, built_bento, tmp_path, fail, step):
+    done = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento), env={"STANDIN_FAIL": fail})
+    assert done.returncode == 1, done.stdout
+    assert f"deploy failed at step '{step}'" in done.stderr
+    assert "simulated failure" in done.stderr
+    later = {"image: build and push": ("apply",), "terraform apply": ("output",)}[step]
+    assert not any(argv[0] in later for argv in done.calls("terraform"))
+    assert "/classify answered" not in done.stdout
+
+
+@pytest.mark.parametrize("case, env, path_without_docker, message", [
+    ("no docker", {}, True, "Docker is not installed"),
+    ("engine down", {"STANDIN_FAIL": "docker version"}, False, "Docker engine is not reachable"),
+    ("no terraform", {"STANDIN_FAIL": "terraform version"}, False, "terraform version"),
+    ("old terraform", {"STANDIN_TERRAFORM_VERSION": "1.2.9"}, False, "Terraform 1.2.9 is too old"),
+    ("no credentials", {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None,
+                        "AWS_PROFILE": None, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                        "AWS_CONFIG_FILE": "/nonexistent"}, False, "no AWS credentials"),
+])
+def test_missing_prerequisites_are_named_before_anything_runs(aws, workdir, tmp_path, case, env, path_without_docker,
+                                                              message):
+    path = None
+    if path_without_docker:
+        only_terraform = tmp_path / "bin"
+        only_terraform.mkdir()
+        (only_terraform / "terraform").symlink_to(STANDINS / "terraform")
+        path = str(only_terraform)
+    done = run_deploy("deploy", workdir, "http://127.0.0.1:9", tmp_path, env=env, path=path)
+    assert done.returncode == 1, done.stdout
+    assert "failed at step 'prerequisites" in done.stderr and message in done.stderr, done.stderr
+    assert "next:" in done.stderr
+    assert not any(argv[:1] in (["apply"], ["init"]) for argv in done.calls("terraform"))
+
+
+def test_destroy_removes_the_repository_only_after_terraform_destroy_succeeded(
+        aws, workdir, server, built_bento, tmp_path):
+    assert run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento)).returncode == 0
+    failed = run_deploy("destroy", workdir, server.url, tmp_path, env={"STANDIN_FAIL": "terraform destroy"})
+    assert failed.returncode == 1
+    assert "destroy failed at step 'terraform destroy'" in failed.stderr
+    assert ecr_tags(), "the repository must survive a failed terraform destroy"
+
+    done = run_deploy("destroy", workdir, server.url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    repositories = boto3.client("ecr", region_name=REGION).describe_repositories()["repositories"]
+    assert repositories == []
+    terraform = done.calls("terraform")
+    assert any(argv[0] == "destroy" and "-var-file=bentoctl.tfvars" in argv for argv in terraform)
+
+
+def test_generate_after_a_build_keeps_the_image(workdir, tmp_path):
+    """`bentoctl generate` after a settings change, as the README says: the image stays named."""
+    text = (workdir / "bentoctl.tfvars").read_text()
+    text = re.sub(r'image_repository(\s*)= ""', r'image_repository\1= "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/xgb"', text)
+    text = re.sub(r'image_version(\s*)= ""', r'image_version\1= "abc-x86_64"', text)
+    (workdir / "bentoctl.tfvars").write_text(text)
+    home = tmp_path / "bentoctl-home"
+    from tests.lambda_harness import bentoctl, install_operator
+
+    assert install_operator(home, cwd=workdir).returncode == 0
+    result = bentoctl("generate", "-f", "deployment_config.yaml", env={"BENTOCTL_HOME": str(home)}, cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    values = tfvars(workdir)
+    assert values["image_repository"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/xgb"
+    assert values["image_version"] == "abc-x86_64"
