@@ -9,7 +9,7 @@ TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: setup check-python image-tools data train build serve test bench clean
+.PHONY: setup check-python image-tools data train build serve test bench deploy destroy clean
 
 setup: $(STAMP) $(TOOLS_STAMP)
 
@@ -61,6 +61,14 @@ test: setup image-tools
 bench: setup
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) -m bench.run
+
+# The cloud path (needs Docker with buildx, Terraform and AWS credentials): python -m deploy --help.
+# deploy uses the newest Bento (make build makes one); destroy removes everything deploy created.
+deploy: $(STAMP)
+	$(PY) -m deploy deploy
+
+destroy: $(STAMP)
+	$(PY) -m deploy destroy
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) reports data/*.csv models/*.bentomodel

@@ -129,3 +129,33 @@ def test_readmes_sample_event_is_answered(task_dir):
     response = invoke(task_dir, [event])["responses"][0]
     assert response["statusCode"] == 200
     assert len(json.loads(response["body"])) == len(json.loads(event["body"]))
+
+
+def largest_accepted_body() -> str:
+    """A body of exactly the largest size the service accepts: whole rows, then spaces."""
+    row = "[0.5,-1.25,0.125,2.5,-0.75,0.625,1.5]"
+    rows = min(config.MAX_ROWS, (config.MAX_BODY_BYTES - 2) // (len(row) + 1))
+    body = "[" + ",".join([row] * rows) + "]"
+    return body + " " * (config.MAX_BODY_BYTES - len(body))
+
+
+def test_the_largest_accepted_body_fits_a_lambda_event_with_10_kb_of_headers(task_dir):
+    """Lambda's 6 MB is for the whole event; an HTTP API allows 10 KB of request line and headers."""
+    body = largest_accepted_body()
+    event = http_api_v2(body)
+    event["headers"]["x-padding"] = "p" * (10 * 1024 - sum(len(k) + len(v) + 4 for k, v in event["headers"].items()))
+    assert len(json.dumps(event).encode()) <= config.LAMBDA_PAYLOAD_LIMIT_BYTES
+    too_big = http_api_v2(body + " ")
+    report = invoke(task_dir, [event, too_big])
+    accepted, refused = report["responses"]
+    assert accepted["statusCode"] == 200, accepted["body"][:300]
+    assert refused["statusCode"] == 413
+
+
+def test_the_answer_for_the_most_rows_fits_lambdas_response_limit(task_dir):
+    rows = np.random.default_rng(7).normal(scale=3, size=(config.MAX_ROWS, config.N_FEATURES)).round(3)
+    report = invoke(task_dir, [http_api_v2(rows.tolist(), path="/predict_proba")])
+    answer = report["responses"][0]
+    assert answer["statusCode"] == 200
+    assert len(json.loads(answer["body"])) == config.MAX_ROWS
+    assert len(json.dumps(answer).encode()) <= config.LAMBDA_PAYLOAD_LIMIT_BYTES
