@@ -82,7 +82,7 @@ def deploy(deployment: Deployment, bento: str) -> str:
         print(f"    {repository}:{tag} = {digest}, single-platform")
         print(f"    kept from expiry as {image.protect(deployment, tag)}")
     with step("bentoctl.tfvars: the new image"):
-        terraform.write_image(deployment.values_file, repository, tag)
+        terraform.write_deployed(deployment.values_file, image_repository=repository, image_version=tag)
     with step("terraform init"):
         infrastructure.init(deployment)
     with step("terraform apply"):

@@ -68,6 +68,28 @@ OPERATOR_SCHEMA = {
         "type": "list", "schema": {"type": "string"}, "default": [],
         "help_message": "origins allowed to call the API from a browser; empty turns CORS off",
     },
+    "endpoint": {
+        "type": "string", "default": "http_api", "allowed": ["http_api", "function_url"],
+        "help_message": "http_api (API Gateway: routes, throttling, JWT) or function_url (a Lambda "
+                        "function URL: no per-request API charge, no API-level throttling)",
+    },
+    "canary_percent": {
+        "type": "integer", "coerce": int, "default": 0, "min": 0, "max": 50,
+        "help_message": "share of traffic a new version gets first while `make deploy` watches the "
+                        "alarms; 0 shifts all traffic at once",
+    },
+    "canary_minutes": {
+        "type": "integer", "coerce": int, "default": 10, "min": 1, "max": 60,
+        "help_message": "minutes `make deploy` watches the alarms before promoting a canary",
+    },
+    "alarm_email": {
+        "type": "string", "default": "", "regex": r"(|[^@\s]+@[^@\s]+\.[^@\s]+)",
+        "help_message": "address that gets alarm emails through an SNS topic; empty: no topic",
+    },
+    "tracing": {
+        "type": "boolean", "default": False,
+        "help_message": "send X-Ray traces (billed per trace)",
+    },
     # Set by `bentoctl build` once the image is pushed; absent before the first build.
     "image_tag": {"type": "string", "required": False},
 }
