@@ -1,9 +1,12 @@
-"""`python -m deploy deploy|destroy`: the cloud path, one command each way.
+"""`python -m deploy deploy|rollback|destroy`: the cloud path, one command each way.
 
-deploy:  prerequisites → operator → Bento → settings (bentoctl generate) → image (build without
-         attestations for the function's architecture, push, verify, protect) → terraform init
-         and apply → the example rows through the new endpoint → the URL.
-destroy: terraform destroy, and only once it succeeded, the image repository.
+deploy:   prerequisites → operator → Bento → settings (bentoctl generate) → image (build without
+          attestations for the function's architecture, push, verify, protect) → terraform init
+          and apply (a new published version) → the example rows through the endpoint → with
+          canary_percent set, the alarms watched for canary_minutes, then promote or roll back.
+rollback: the live alias back to the previous published version (or --to N), at once, then
+          recorded for Terraform; nothing is rebuilt or pushed.
+destroy:  terraform destroy, and only once it succeeded, the image repository.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from deploy import endpoint, image, infrastructure, prerequisites
+from deploy import endpoint, image, infrastructure, prerequisites, release
 from deploy.settings import OPERATOR_DIR, Deployment, ecr, load, operator_config, terraform
 from deploy.steps import Failure, StepFailed, bentoctl_executable, run, step, tail
 from src import config
@@ -35,16 +38,24 @@ def ensure_operator() -> None:
             f"run `bentoctl operator remove {operator_config.OPERATOR_NAME}`, then deploy again")
 
 
-def resolve_bento(tag: str) -> str:
-    """The exact tag (name:version) of a Bento in the store."""
+def resolve_bento(tag: str) -> dict:
+    """The exact Bento tag, its model's tag and the SHA-256 of the model's training data."""
     import bentoml
     from bentoml.exceptions import NotFound
 
     try:
-        return str(bentoml.get(tag).tag)
+        bento = bentoml.get(tag)
     except NotFound:
         raise StepFailed(f"Bento {tag} is not in the BentoML store",
                          "build it: `python -m src.train && bentoml build .` (or `make build`)") from None
+    models = [str(model.tag) for model in bento.info.models]
+    if len(models) != 1:
+        raise StepFailed(f"Bento {bento.tag} holds {len(models)} models; this deployment serves exactly one")
+    try:
+        data_sha256 = str(bentoml.models.get(models[0]).info.metadata.get("data_sha256", ""))
+    except NotFound:
+        data_sha256 = ""
+    return {"bento_tag": str(bento.tag), "model_tag": models[0], "data_sha256": data_sha256}
 
 
 def generate_settings(deployment: Deployment) -> None:
@@ -58,16 +69,17 @@ def generate_settings(deployment: Deployment) -> None:
                          "fix deployment_config.yaml as the message says")
 
 
-def deploy(deployment: Deployment, bento: str) -> str:
+def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None) -> str:
     with step("prerequisites: Docker, Terraform, AWS"):
         print(f"    Docker engine {prerequisites.check_docker()}, Terraform {prerequisites.check_terraform()}")
         print(f"    AWS identity {prerequisites.check_aws(deployment.region)}, region {deployment.region}")
     with step("bentoctl operator"):
         ensure_operator()
     with step("Bento"):
-        bento_tag = resolve_bento(bento)
+        what = resolve_bento(bento)
+        bento_tag = what["bento_tag"]
         tag = image.image_tag(bento_tag, deployment)
-        print(f"    {bento_tag} → image tag {tag} ({deployment.platform})")
+        print(f"    {bento_tag} (model {what['model_tag']}) → image tag {tag} ({deployment.platform})")
     with step("settings: bentoctl generate"):
         generate_settings(deployment)
     with step("image: build and push"):
@@ -81,20 +93,65 @@ def deploy(deployment: Deployment, bento: str) -> str:
         digest = image.verify(deployment, tag)
         print(f"    {repository}:{tag} = {digest}, single-platform")
         print(f"    kept from expiry as {image.protect(deployment, tag)}")
-    with step("bentoctl.tfvars: the new image"):
-        terraform.write_deployed(deployment.values_file, image_repository=repository, image_version=tag)
+    with step("bentoctl.tfvars: the new image and what it holds"):
+        terraform.write_deployed(deployment.values_file, image_repository=repository, image_version=tag, **what)
     with step("terraform init"):
         infrastructure.init(deployment)
+    with step("release: what the live alias serves"):
+        current = release.live_version(deployment)
+        canary = deployment.spec["canary_percent"] > 0 and current is not None
+        release.write(deployment, canary_base=current if canary else "")
+        print(f"    live alias serves {current or 'nothing yet'}"
+              + (f"; the new version gets {deployment.spec['canary_percent']} % first" if canary else ""))
     with step("terraform apply"):
         infrastructure.apply(deployment)
-    with step("first call: example rows to /classify"):
-        url = infrastructure.outputs(deployment).get("endpoint")
+        out = infrastructure.outputs(deployment)
+        url, newest = out.get("endpoint"), str(out.get("newest_version", ""))
         if not url:
             raise StepFailed("terraform output has no endpoint")
+        print(f"    published version {newest}; live alias: {out.get('live_version')}")
+    with step("first call: example rows to /classify"):
         labels = endpoint.check(url)
         print(f"    {url}/classify answered {labels}")
-    print(f"\nDeployed {bento_tag}. POST a JSON 2-D array of {config.N_FEATURES} features to:\n  {url}/classify")
+    if canary and newest != current:
+        bake_canary(deployment, current, newest, out.get("canary_alarms") or [], bake_seconds)
+    print(f"\nDeployed {bento_tag} as version {newest}. POST a JSON 2-D array of "
+          f"{config.N_FEATURES} features to:\n  {url}/classify")
     return url
+
+
+def bake_canary(deployment: Deployment, base: str, newest: str, alarms: list[str], seconds: float | None) -> None:
+    """Watch the alarms while the canary takes its share; promote it, or roll back and fail."""
+    seconds = deployment.spec["canary_minutes"] * 60 if seconds is None else seconds
+    with step(f"canary: version {newest} takes {deployment.spec['canary_percent']} %, alarms watched for {seconds:.0f} s"):
+        fired = release.bake(deployment, alarms, seconds)
+        if fired:
+            release.write(deployment, pinned=base)
+            infrastructure.apply(deployment)
+            raise StepFailed(f"alarms {fired} fired during the canary: rolled back to version {base}",
+                             f"read the logs (`aws logs tail /aws/lambda/{deployment.name} --since 30m`), fix, "
+                             "then `make deploy` again")
+    with step(f"canary: promote version {newest} to all traffic"):
+        release.write(deployment)
+        infrastructure.apply(deployment)
+
+
+def rollback(deployment: Deployment, wanted: str | None) -> str:
+    with step("prerequisites: Terraform, AWS"):
+        prerequisites.check_terraform()
+        prerequisites.check_aws(deployment.region)
+    with step("find the version to return to"):
+        current = release.live_version(deployment)
+        target = release.rollback_target(current, release.published_versions(deployment), wanted)
+        print(f"    live alias: version {current} → {target} ({release.description(deployment, target)})")
+    with step(f"live alias to version {target}"):
+        print(f"    switched in {release.point_alias(deployment, target):.1f} s; new requests get version {target}")
+    with step("record it for Terraform (release.auto.tfvars.json) and apply"):
+        release.write(deployment, pinned=target)
+        infrastructure.init(deployment)
+        infrastructure.apply(deployment)
+    print(f"\nRolled back {deployment.name} to version {target}. It stays pinned until the next `make deploy`.")
+    return target
 
 
 def destroy(deployment: Deployment) -> None:
@@ -110,6 +167,7 @@ def destroy(deployment: Deployment) -> None:
             ecr.delete_repository(deployment.name, deployment.spec)
         except ecr.RepositoryInUse as error:
             raise StepFailed(str(error)) from None
+    (deployment.workdir / release.RELEASE_FILE).unlink(missing_ok=True)
     print(f"\nDestroyed {deployment.name}: function, API, logs, role and image repository.")
 
 
@@ -121,6 +179,10 @@ def parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     deploy_command = commands.add_parser("deploy", help="build, push, apply and call the endpoint")
     deploy_command.add_argument("--bento", default=f"{config.SERVICE_NAME}:latest", help="Bento to deploy")
+    deploy_command.add_argument("--bake-seconds", type=float, default=None,
+                                help="how long a canary is watched (default: canary_minutes from the spec)")
+    rollback_command = commands.add_parser("rollback", help="the live alias back to the previous version")
+    rollback_command.add_argument("--to", default=None, metavar="VERSION", help="a published version number")
     commands.add_parser("destroy", help="terraform destroy, then delete the image repository")
     return parser
 
@@ -135,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     try:
         if args.command == "deploy":
-            deploy(deployment, args.bento)
+            deploy(deployment, args.bento, args.bake_seconds)
+        elif args.command == "rollback":
+            rollback(deployment, args.to)
         else:
             destroy(deployment)
     except Failure as failure:

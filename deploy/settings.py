@@ -20,6 +20,8 @@ import operator_config  # noqa: E402
 from aws_lambda_operator import ecr, terraform  # noqa: E402
 
 VALUES_FILE = terraform.VALUES_FILE
+# The Lambda alias clients reach (main.tf's local.alias_name).
+ALIAS = "live"
 # Lambda's names for the instruction sets, and the image platforms Docker builds for them.
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 

@@ -245,3 +245,103 @@ def test_generate_after_a_build_keeps_the_image(workdir, tmp_path):
     values = tfvars(workdir)
     assert values["image_repository"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/xgb"
     assert values["image_version"] == "abc-x86_64"
+
+
+def lambda_client():
+    return boto3.client("lambda", region_name=REGION)
+
+
+def live_alias() -> dict:
+    return lambda_client().get_alias(FunctionName="xgb-classifier", Name="live")
+
+
+def new_image_version(workdir: Path, server, built_bento, tmp_path, env=None) -> Run:
+    """Deploy once more as if a retrained Bento had been built: another architecture tag, so a new
+    image is pushed and a new version published (the same Bento would reuse its image)."""
+    config = yaml.safe_load((workdir / "deployment_config.yaml").read_text())
+    config["spec"]["architecture"] = "arm64" if config["spec"].get("architecture", "x86_64") == "x86_64" else "x86_64"
+    (workdir / "deployment_config.yaml").write_text(yaml.safe_dump(config))
+    return run_deploy("deploy", workdir, server.url, tmp_path, env=env,
+                      args=("--bento", built_bento, "--bake-seconds", "3"))
+
+
+def set_spec(workdir: Path, **values) -> None:
+    config = yaml.safe_load((workdir / "deployment_config.yaml").read_text())
+    config["spec"].update(values)
+    (workdir / "deployment_config.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_deploy_records_the_bento_model_and_data_in_tfvars(aws, workdir, server, built_bento, trained, tmp_path):
+    done = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento))
+    assert done.returncode == 0, done.stderr
+    values = tfvars(workdir)
+    import bentoml
+
+    assert values["bento_tag"] == built_bento
+    assert values["model_tag"] == trained.tag
+    assert values["data_sha256"] == bentoml.models.get(trained.tag).info.metadata["data_sha256"]
+    assert len(values["data_sha256"]) == 64
+    assert json.loads((workdir / "release.auto.tfvars.json").read_text()) == {"pinned_version": "", "canary_base_version": ""}
+    assert live_alias()["FunctionVersion"] == "1"
+
+
+def test_a_healthy_canary_takes_its_share_then_all_traffic(aws, workdir, server, built_bento, tmp_path):
+    assert run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento)).returncode == 0
+    set_spec(workdir, canary_percent=10, canary_minutes=1)
+    (tmp_path / "standin-state" / "calls.jsonl").unlink()
+    done = new_image_version(workdir, server, built_bento, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "canary: version 2 takes 10 %" in done.stdout and "promote version 2" in done.stdout
+    applies = [argv for argv in done.calls("terraform") if argv[0] == "apply"]
+    assert len(applies) == 2, "one apply starts the canary, one promotes it"
+    assert live_alias()["FunctionVersion"] == "2"
+    assert not live_alias().get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    assert json.loads((workdir / "release.auto.tfvars.json").read_text())["canary_base_version"] == ""
+
+
+def test_a_canary_that_sets_off_an_alarm_is_rolled_back(aws, workdir, server, built_bento, tmp_path):
+    assert run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento)).returncode == 0
+    set_spec(workdir, canary_percent=20, canary_minutes=1)
+    done = new_image_version(workdir, server, built_bento, tmp_path, env={"STANDIN_CANARY_FAILS": "1"})
+    assert done.returncode == 1
+    assert "failed at step 'canary: version 2 takes 20 %" in done.stderr
+    assert "xgb-classifier-canary-errors" in done.stderr and "rolled back to version 1" in done.stderr
+    assert live_alias()["FunctionVersion"] == "1"
+    assert not live_alias().get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    release = json.loads((workdir / "release.auto.tfvars.json").read_text())
+    assert release["pinned_version"] == "1", "a later hand-made terraform apply keeps the rollback"
+
+
+def test_rollback_returns_the_alias_to_the_previous_version_without_building(aws, workdir, server, built_bento, tmp_path):
+    assert run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento)).returncode == 0
+    assert new_image_version(workdir, server, built_bento, tmp_path).returncode == 0
+    assert live_alias()["FunctionVersion"] == "2"
+    (tmp_path / "standin-state" / "calls.jsonl").unlink()
+
+    done = run_deploy("rollback", workdir, server.url, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert live_alias()["FunctionVersion"] == "1"
+    assert "version 2 → 1" in done.stdout and "switched in" in done.stdout
+    assert done.calls("docker") == [], "a rollback neither builds nor pushes"
+    assert json.loads((workdir / "release.auto.tfvars.json").read_text())["pinned_version"] == "1"
+    assert [argv[0] for argv in done.calls("terraform")][-1] == "apply"
+
+    again = run_deploy("rollback", workdir, server.url, tmp_path)
+    assert again.returncode == 1 and "first published version" in again.stderr
+    forward = run_deploy("rollback", workdir, server.url, tmp_path, args=("--to", "2"))
+    assert forward.returncode == 0 and live_alias()["FunctionVersion"] == "2"
+    missing = run_deploy("rollback", workdir, server.url, tmp_path, args=("--to", "9"))
+    assert missing.returncode == 1 and "version 9 is not published" in missing.stderr
+
+
+def test_rollback_before_any_deploy_says_to_deploy_first(aws, workdir, server, tmp_path):
+    done = run_deploy("rollback", workdir, server.url, tmp_path)
+    assert done.returncode == 1
+    assert "nothing is deployed" in done.stderr and "make deploy" in done.stderr
+
+
+def test_the_alias_name_is_the_one_main_tf_declares():
+    from deploy.settings import ALIAS
+    from tests.test_lambda_operator import parsed
+
+    assert parsed(PROJECT_ROOT / "main.tf")["locals"][0]["alias_name"] == ALIAS

@@ -1,6 +1,9 @@
 """A stand-in for the terraform CLI: init, apply, destroy and output as `python -m deploy` calls
-them. apply checks what main.tf's validations would (an image must be named) and creates the
-function in (mocked) Lambda; destroy deletes it; output gives STANDIN_ENDPOINT as the endpoint."""
+them, against (mocked) AWS. apply checks what main.tf's validations would (an image must be
+named), publishes a function version when the image changed, points the live alias as main.tf's
+locals say (pinned, canary routing, or the newest) from bentoctl.tfvars and the auto-loaded
+release.auto.tfvars.json, and creates the alarms a canary is watched with. STANDIN_CANARY_FAILS=1
+sets the canary's alarm off, as a failing new version would."""
 
 from __future__ import annotations
 
@@ -13,19 +16,76 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 from tests.standins.record import fail_if_asked, load, log_call, save  # noqa: E402
 
+ALIAS = "live"
+
 
 def values(argv: list[str]) -> dict:
-    files = [arg.split("=", 1)[1] for arg in argv if arg.startswith("-var-file=")]
-    if not files:
-        return {}
-    text = Path(files[0]).read_text()
-    return dict(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', text, re.MULTILINE))
+    """Variables as Terraform would read them: the auto-loaded file, then -var-file."""
+    found = {}
+    if Path("release.auto.tfvars.json").is_file():
+        found.update(json.loads(Path("release.auto.tfvars.json").read_text()))
+    for name in [arg.split("=", 1)[1] for arg in argv if arg.startswith("-var-file=")]:
+        text = Path(name).read_text()
+        found.update(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', text, re.MULTILINE))
+        found.update((k, int(v)) for k, v in re.findall(r'^(\w+)\s*=\s*(-?\d+)\s*$', text, re.MULTILINE))
+    return found
 
 
-def lambda_client(found: dict):
+def client(service: str, found: dict):
     import boto3
 
-    return boto3.client("lambda", region_name=found.get("region", "us-east-1"))
+    return boto3.client(service, region_name=found.get("region", "us-east-1"))
+
+
+def publish(found: dict) -> str:
+    """Create or update the function; return the newest published version."""
+    iam, functions = client("iam", found), client("lambda", found)
+    name, image_uri = found["deployment_name"], f"{found['image_repository']}:{found['image_version']}"
+    try:
+        role = iam.get_role(RoleName=f"{name}-lambda")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName=f"{name}-lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    description = f"Bento {found.get('bento_tag', '')}"
+    try:
+        current = functions.get_function(FunctionName=name)["Code"].get("ImageUri")
+    except functions.exceptions.ResourceNotFoundException:
+        return functions.create_function(FunctionName=name, Role=role, PackageType="Image", Publish=True,
+                                         Code={"ImageUri": image_uri}, Description=description)["Version"]
+    if current != image_uri:
+        functions.update_function_code(FunctionName=name, ImageUri=image_uri)
+        functions.update_function_configuration(FunctionName=name, Description=description)
+        return functions.publish_version(FunctionName=name)["Version"]
+    versions = [v["Version"] for v in functions.list_versions_by_function(FunctionName=name)["Versions"]]
+    return str(max(int(v) for v in versions if v.isdigit()))
+
+
+def point_alias(found: dict, newest: str) -> tuple[str, dict]:
+    """main.tf's live_version and routing_config."""
+    pinned, base, percent = found.get("pinned_version", ""), found.get("canary_base_version", ""), found.get("canary_percent", 0)
+    canary = not pinned and base and percent > 0 and base != newest
+    live = pinned or (base if canary else newest)
+    routing = {"AdditionalVersionWeights": {newest: percent / 100}} if canary else {"AdditionalVersionWeights": {}}
+    functions = client("lambda", found)
+    try:
+        functions.update_alias(FunctionName=found["deployment_name"], Name=ALIAS, FunctionVersion=live,
+                               RoutingConfig=routing)
+    except functions.exceptions.ResourceNotFoundException:
+        functions.create_alias(FunctionName=found["deployment_name"], Name=ALIAS, FunctionVersion=live,
+                               RoutingConfig=routing)
+    return live, routing
+
+
+def alarms(found: dict, canary_active: bool) -> list[str]:
+    watch = client("cloudwatch", found)
+    name = found["deployment_name"]
+    names = ([f"{name}-canary-errors"] if found.get("canary_percent", 0) > 0 else []) + [f"{name}-function-errors", f"{name}-5xx"]
+    for alarm in names:
+        watch.put_metric_alarm(AlarmName=alarm, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum",
+                               Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")
+        watch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="stand-in")
+    if canary_active and os.environ.get("STANDIN_CANARY_FAILS") == "1":
+        watch.set_alarm_state(AlarmName=f"{name}-canary-errors", StateValue="ALARM", StateReason="stand-in: canary errors")
+    return names
 
 
 def apply(argv: list[str]) -> int:
@@ -40,35 +100,24 @@ def apply(argv: list[str]) -> int:
         if not found.get(name):
             print(f"Error: Invalid value for variable {name}", file=sys.stderr)
             return 1
-    import boto3
-
-    iam = boto3.client("iam", region_name=found.get("region", "us-east-1"))
-    role_name = f"{found['deployment_name']}-lambda"
-    try:
-        role = iam.get_role(RoleName=role_name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    functions = lambda_client(found)
-    image_uri = f"{found['image_repository']}:{found['image_version']}"
-    try:
-        functions.update_function_code(FunctionName=found["deployment_name"], ImageUri=image_uri)
-    except functions.exceptions.ResourceNotFoundException:
-        functions.create_function(FunctionName=found["deployment_name"], Role=role, PackageType="Image",
-                                  Code={"ImageUri": image_uri})
-    save("terraform-applied.json", {"image": image_uri, "values": found})
-    print("Apply complete! Resources: 1 added, 0 changed, 0 destroyed.")
+    newest = publish(found)
+    live, routing = point_alias(found, newest)
+    names = alarms(found, bool(routing["AdditionalVersionWeights"]))
+    save("terraform-applied.json", {"newest_version": newest, "live_version": live, "canary_alarms": names,
+                                    "routing": routing, "values": found})
+    print("Apply complete!")
     return 0
 
 
 def destroy(argv: list[str]) -> int:
     found = values(argv)
-    functions = lambda_client(found)
+    functions = client("lambda", found)
     try:
         functions.delete_function(FunctionName=found["deployment_name"])
     except functions.exceptions.ResourceNotFoundException:
         pass
     save("terraform-applied.json", {})
-    print("Destroy complete! Resources: 1 destroyed.")
+    print("Destroy complete!")
     return 0
 
 
@@ -87,7 +136,10 @@ def main(argv: list[str]) -> int:
             return destroy(rest)
         case ["output", "-json"]:
             applied = load("terraform-applied.json", {})
-            print(json.dumps({"endpoint": {"value": os.environ["STANDIN_ENDPOINT"]}} if applied else {}))
+            out = {key: applied[key] for key in ("newest_version", "live_version", "canary_alarms") if key in applied}
+            if applied:
+                out["endpoint"] = os.environ["STANDIN_ENDPOINT"]
+            print(json.dumps({key: {"value": value} for key, value in out.items()}))
         case _:
             print(f"terraform stand-in: unexpected call {argv}", file=sys.stderr)
             return 2

@@ -1,0 +1,94 @@
+"""Which published version the live alias serves: read from Lambda, set through Terraform.
+
+`make deploy` and `make rollback` write release.auto.tfvars.json, which Terraform loads by itself
+(so a plain `terraform apply -var-file=bentoctl.tfvars` keeps a rollback or a canary in place):
+    pinned_version       the alias serves this version (after a rollback)
+    canary_base_version  during a canary, the version that keeps the rest of the traffic
+Both empty: the alias serves the newest published version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+
+from deploy.settings import ALIAS, Deployment
+from deploy.steps import StepFailed
+
+RELEASE_FILE = "release.auto.tfvars.json"
+
+
+def write(deployment: Deployment, pinned: str = "", canary_base: str = "") -> None:
+    (deployment.workdir / RELEASE_FILE).write_text(
+        json.dumps({"pinned_version": pinned, "canary_base_version": canary_base}, indent=2) + "\n")
+
+
+def _lambda(deployment: Deployment):
+    return boto3.client("lambda", region_name=deployment.region)
+
+
+def live_version(deployment: Deployment) -> str | None:
+    """The version the live alias serves now; None before the first deploy."""
+    client = _lambda(deployment)
+    try:
+        return client.get_alias(FunctionName=deployment.name, Name=ALIAS)["FunctionVersion"]
+    except client.exceptions.ResourceNotFoundException:
+        return None
+
+
+def published_versions(deployment: Deployment) -> list[int]:
+    client = _lambda(deployment)
+    versions = []
+    for page in client.get_paginator("list_versions_by_function").paginate(FunctionName=deployment.name):
+        versions += [int(v["Version"]) for v in page["Versions"] if v["Version"].isdigit()]
+    return sorted(versions)
+
+
+def description(deployment: Deployment, version: str) -> str:
+    return _lambda(deployment).get_function_configuration(
+        FunctionName=deployment.name, Qualifier=version).get("Description", "")
+
+
+def rollback_target(current: str | None, versions: list[int], wanted: str | None = None) -> str:
+    """The version to return to: ``wanted`` if it is published, else the one before ``current``."""
+    if current is None:
+        raise StepFailed("nothing is deployed: the live alias does not exist", "deploy first: `make deploy`")
+    if wanted is not None:
+        if int(wanted) not in versions:
+            raise StepFailed(f"version {wanted} is not published; published: {versions}")
+        if wanted == current:
+            raise StepFailed(f"the live alias already serves version {wanted}")
+        return wanted
+    earlier = [v for v in versions if v < int(current)]
+    if not earlier:
+        raise StepFailed(f"version {current} is the first published version; there is none to go back to")
+    return str(earlier[-1])
+
+
+def point_alias(deployment: Deployment, version: str) -> float:
+    """Move the live alias to ``version`` at once, canary routing removed; returns seconds taken."""
+    started = time.monotonic()
+    _lambda(deployment).update_alias(FunctionName=deployment.name, Name=ALIAS, FunctionVersion=version,
+                                     RoutingConfig={"AdditionalVersionWeights": {}})
+    return time.monotonic() - started
+
+
+def firing(deployment: Deployment, alarm_names: list[str]) -> list[str]:
+    """The alarms among ``alarm_names`` that are in the ALARM state."""
+    if not alarm_names:
+        return []
+    answer = boto3.client("cloudwatch", region_name=deployment.region).describe_alarms(AlarmNames=alarm_names)
+    return sorted(alarm["AlarmName"] for alarm in answer["MetricAlarms"] if alarm["StateValue"] == "ALARM")
+
+
+def bake(deployment: Deployment, alarm_names: list[str], seconds: float) -> list[str]:
+    """Watch the alarms for ``seconds``; return those that fired (empty: the canary is healthy)."""
+    interval = max(1.0, min(15.0, seconds / 4))
+    deadline = time.monotonic() + seconds
+    while True:
+        fired = firing(deployment, alarm_names)
+        if fired or time.monotonic() >= deadline:
+            return fired
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
