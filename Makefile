@@ -9,7 +9,7 @@ TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: setup check-python image-tools data train build serve test bench deploy destroy clean
+.PHONY: setup check-python image-tools data train build serve test bench deploy rollback destroy clean
 
 setup: $(STAMP) $(TOOLS_STAMP)
 
@@ -63,9 +63,13 @@ bench: setup
 	$(PY) -m bench.run
 
 # The cloud path (needs Docker with buildx, Terraform and AWS credentials): python -m deploy --help.
-# deploy uses the newest Bento (make build makes one); destroy removes everything deploy created.
+# deploy uses the newest Bento (make build makes one); rollback returns the live alias to the
+# previous version (or VERSION=n); destroy removes everything deploy created.
 deploy: $(STAMP)
 	$(PY) -m deploy deploy
+
+rollback: $(STAMP)
+	$(PY) -m deploy rollback $(if $(VERSION),--to $(VERSION))
 
 destroy: $(STAMP)
 	$(PY) -m deploy destroy
