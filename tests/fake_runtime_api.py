@@ -26,6 +26,7 @@ class FakeRuntimeApi:
             self.pending.put((f"request-{number}", event))
         self.results: dict[str, dict] = {}
         self.errors: list[dict] = []
+        self.answered_at: dict[str, float] = {}  # time.monotonic() of each result or error
         self.done = threading.Event()
         self.expected = len(events)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -38,6 +39,7 @@ class FakeRuntimeApi:
         self.server.server_close()
 
     def _record(self, key, payload, is_error):
+        self.answered_at.setdefault(key, time.monotonic())
         if is_error:
             self.errors.append({"request": key, **payload})
             self.done.set()
