@@ -345,3 +345,13 @@ def test_the_alias_name_is_the_one_main_tf_declares():
     from tests.test_lambda_operator import parsed
 
     assert parsed(PROJECT_ROOT / "main.tf")["locals"][0]["alias_name"] == ALIAS
+
+
+def test_a_bad_setting_stops_the_deploy_although_bentoctl_exits_0(aws, workdir, server, built_bento, tmp_path):
+    """bentoctl reports a refused spec and exits 0; the deploy reads its files, not its exit code."""
+    set_spec(workdir, memory_size=64)
+    done = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento))
+    assert done.returncode == 1
+    assert "failed at step 'settings: bentoctl generate'" in done.stderr and "memory_size" in done.stderr
+    assert not any(argv[:2] == ["buildx", "build"] for argv in done.calls("docker"))
+    assert not any(argv[0] in ("init", "apply") for argv in done.calls("terraform"))
