@@ -9,7 +9,7 @@ TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: setup check-python image-tools data train build serve test bench deploy rollback destroy clean
+.PHONY: setup check-python image-tools data train build forget-missing ready serve test bench deploy rollback destroy clean
 
 setup: $(STAMP) $(TOOLS_STAMP)
 
@@ -29,18 +29,61 @@ $(TOOLS_STAMP): requirements-tools.txt constraints-tools.txt | check-python
 	$(TOOLS_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements-tools.txt -c constraints-tools.txt
 	touch $(TOOLS_STAMP)
 
-data: $(STAMP)
+# The pipeline, each step rerun only when its inputs changed or its output is gone from the store.
+# .make/ (git-ignored) records the model and Bento each step made; `make serve` reuses them.
+MAKE_STATE := .make
+DATA_FILE := data/data.csv
+MODEL_STAMP := $(MAKE_STATE)/model
+BENTO_STAMP := $(MAKE_STATE)/bento
+TRAIN_INPUTS := src/train.py src/dataset.py src/evaluate.py src/config.py
+# What the Bento holds: bentofile.yaml's include list is the one home for it.
+BENTO_INPUTS := bentofile.yaml requirements-serve.txt $(shell sed -n 's/^ *- *"\(src\/[^"]*\)"/\1/p' bentofile.yaml)
+
+$(DATA_FILE): src/generate_data.py src/config.py | $(STAMP)
+	@echo "==> data: writing $@ (no data yet, or the generator changed)"
 	$(PY) -m src.generate_data
 
-train: data
-	$(PY) -m src.train
+$(MODEL_STAMP): $(DATA_FILE) $(TRAIN_INPUTS) | $(STAMP)
+	@echo "==> train: the data or the training code changed, or no model yet"
+	@mkdir -p $(MAKE_STATE)
+	$(PY) -m src.train | tee $(MAKE_STATE)/train.log
+	@sed -n 's/^saved model: //p' $(MAKE_STATE)/train.log > $@.new && test -s $@.new && mv $@.new $@
 
-build: train
-	$(VENV)/bin/bentoml build .
+$(BENTO_STAMP): $(MODEL_STAMP) $(BENTO_INPUTS)
+	@echo "==> build: a new model or a change in what the Bento holds"
+	XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(VENV)/bin/bentoml build . | tee $(MAKE_STATE)/build.log
+	@sed -n 's/.*Successfully built Bento(tag="\([^"]*\)").*/\1/p' $(MAKE_STATE)/build.log > $@.new \
+	  && test -s $@.new && mv $@.new $@
 
-# Generate, train, build and serve on http://127.0.0.1:3000 (Swagger UI at /).
-serve: build
-	$(VENV)/bin/bentoml serve src.service:svc --host 127.0.0.1 --port 3000
+# A recorded model or Bento that the store no longer has (another BENTOML_HOME, or deleted) is made again.
+forget-missing: $(STAMP)
+	@if [ -f $(MODEL_STAMP) ] && ! $(VENV)/bin/bentoml models get "$$(cat $(MODEL_STAMP))" >/dev/null 2>&1; then \
+	  echo "==> $$(cat $(MODEL_STAMP)) is not in the model store: training again"; rm -f $(MODEL_STAMP) $(BENTO_STAMP); fi
+	@if [ -f $(BENTO_STAMP) ] && ! $(VENV)/bin/bentoml get "$$(cat $(BENTO_STAMP))" >/dev/null 2>&1; then \
+	  echo "==> $$(cat $(BENTO_STAMP)) is not in the Bento store: building again"; rm -f $(BENTO_STAMP); fi
+
+# Everything `make serve` needs, made only where needed; says what it reuses.
+ready: $(STAMP)
+	@$(MAKE) --no-print-directory forget-missing
+	@$(MAKE) --no-print-directory $(BENTO_STAMP)
+	@echo "==> ready: model $$(cat $(MODEL_STAMP)), Bento $$(cat $(BENTO_STAMP))"
+
+# The tutorial's steps, run unconditionally.
+data: $(STAMP)
+	@rm -f $(DATA_FILE)
+	@$(MAKE) --no-print-directory $(DATA_FILE)
+
+train: $(STAMP)
+	@rm -f $(MODEL_STAMP)
+	@$(MAKE) --no-print-directory $(MODEL_STAMP)
+
+build: $(STAMP)
+	@rm -f $(BENTO_STAMP)
+	@$(MAKE) --no-print-directory ready
+
+# Data, model and Bento where needed, then the service on http://127.0.0.1:3000 (Swagger UI at /).
+serve: ready
+	XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(VENV)/bin/bentoml serve src.service:svc --host 127.0.0.1 --port 3000
 
 # Debian's podman, buildah and skopeo build and inspect the real Lambda image in the tests (no Docker
 # engine needed); mmdebstrap makes the stand-in base image; docker-registry is a local registry to push to.
@@ -65,8 +108,8 @@ bench: setup
 # The cloud path (needs Docker with buildx, Terraform and AWS credentials): python -m deploy --help.
 # deploy uses the newest Bento (make build makes one); rollback returns the live alias to the
 # previous version (or VERSION=n); destroy removes everything deploy created.
-deploy: $(STAMP)
-	$(PY) -m deploy deploy
+deploy: ready
+	$(PY) -m deploy deploy --bento "$$(cat $(BENTO_STAMP))"
 
 rollback: $(STAMP)
 	$(PY) -m deploy rollback $(if $(VERSION),--to $(VERSION))
@@ -75,4 +118,4 @@ destroy: $(STAMP)
 	$(PY) -m deploy destroy
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) reports data/*.csv models/*.bentomodel
+	rm -rf $(VENV) $(TOOLS_VENV) $(MAKE_STATE) reports data/*.csv models/*.bentomodel
