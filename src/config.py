@@ -60,3 +60,7 @@ REQUEST_TIMEOUT_S = float(os.environ.get("XGB_REQUEST_TIMEOUT_S", "30"))
 
 # A row that works as the Swagger UI's example request.
 EXAMPLE_ROWS = [[0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]]
+
+# One JSON log line per request (src/request_log.py), locally and on Lambda, on unless
+# XGB_REQUEST_LOG=0; every answer carries X-Model-Version either way.
+REQUEST_LOG = os.environ.get("XGB_REQUEST_LOG", "1").strip().lower() not in ("0", "false", "no", "off")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 
 from starlette.responses import JSONResponse
 
@@ -33,6 +34,28 @@ def tune_bentoml_server() -> None:
         api_server.workers.set(config.SERVER_WORKERS)
     if not config.TRACING:
         BentoMLContainer.tracing.excluded_urls.set([".*"])
+
+
+class _DropTracebacksOf(logging.Filter):
+    """Drops records that carry an exception of the given kinds."""
+
+    def __init__(self, kinds: tuple[type[BaseException], ...]):
+        super().__init__()
+        self.kinds = kinds
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc_type = record.exc_info[0] if record.exc_info else None
+        return not (exc_type is not None and issubclass(exc_type, self.kinds))
+
+
+def quiet_refusals(*kinds: type[BaseException]) -> None:
+    """BentoML's HTTP app logs every exception an endpoint raises at ERROR with a traceback
+    (``log_exception`` in bentoml._internal.server.http_app), a client's bad request included.
+    Drop those records for ``kinds`` (the service's 4xx, which the request log records with
+    their reason); any other exception, every 5xx among them, keeps its ERROR and traceback."""
+    from bentoml._internal.server import http_app
+
+    http_app.logger.addFilter(_DropTracebacksOf(kinds))
 
 
 class RequestTimeout:

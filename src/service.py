@@ -13,6 +13,9 @@ machinery, not the model, is the cost (figures in bench/results.md):
   endpoints are async and call it inline, so a request crosses no process or thread;
 - the server's settings (tracing, metrics and access log off unless asked for, a request
   timeout that cleans up after itself, a frozen heap) are in :mod:`src.server_settings`.
+
+Every answer carries ``X-Model-Version``, and each request is one JSON log line
+(:mod:`src.request_log`); a refused request is that line alone, without BentoML's traceback.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ import bentoml
 from bentoml.exceptions import BentoMLException, NotFound
 from bentoml.io import NumpyNdarray
 
-from src import config
-from src.server_settings import RequestTimeout, freeze_long_lived_objects, tune_bentoml_server
+from src import config, request_log
+from src.server_settings import RequestTimeout, freeze_long_lived_objects, quiet_refusals, tune_bentoml_server
 from src.validation import InvalidInput, check_body_size, check_content_type, parse_features
 
 
@@ -63,9 +66,12 @@ class FeatureMatrix(NumpyNdarray):
             declared = request.headers.get("content-length")
             if declared is not None and declared.isdigit():
                 check_body_size(int(declared))
-            return parse_features(await _read_limited(request))
+            features = parse_features(await _read_limited(request))
         except InvalidInput as exc:
+            request.scope[request_log.REFUSAL] = str(exc)
             raise RequestRejected(str(exc), error_code=HTTPStatus(exc.status)) from None
+        request.scope[request_log.ROWS] = len(features)
+        return features
 
 
 FeatureMatrix.descriptor_id = NumpyNdarray.descriptor_id
@@ -98,12 +104,16 @@ class BoosterRunnable(bentoml.legacy.Runnable):
 
 
 tune_bentoml_server()
+quiet_refusals(RequestRejected)
 model_ref = _load_model_ref()
+MODEL_VERSION = str(model_ref.tag)  # exact, even when config.MODEL_TAG says :latest
 runner = bentoml.legacy.Runner(
     BoosterRunnable, name=config.MODEL_NAME, models=[model_ref],
     runnable_init_params={"model": model_ref}, embedded=True,
 )
 svc = bentoml.legacy.Service(config.SERVICE_NAME, runners=[runner])
+# Outermost first: the request log sees (and labels) every answer, the timeout's 504 included.
+svc.add_asgi_middleware(request_log.RequestLog, model_version=MODEL_VERSION, log=config.REQUEST_LOG)
 svc.add_asgi_middleware(RequestTimeout, timeout=config.REQUEST_TIMEOUT_S)
 
 _example = np.asarray(config.EXAMPLE_ROWS, dtype=np.float64)

@@ -3,7 +3,7 @@
 import yaml
 
 from src import config
-from tests.conftest import run_python
+from tests.conftest import PROJECT_ROOT, run_python
 
 
 def test_build_makes_a_bento_with_only_the_service_code(built_bento, trained, bentoml_home):
@@ -15,8 +15,9 @@ def test_build_makes_a_bento_with_only_the_service_code(built_bento, trained, be
 
     bento_dir = bentoml_home / "bentos" / name / version
     shipped = sorted(p.relative_to(bento_dir / "src").as_posix() for p in (bento_dir / "src").rglob("*") if p.is_file())
-    assert shipped == ["bentofile.yaml", "src/__init__.py", "src/config.py", "src/server_settings.py", "src/service.py",
-                       "src/validation.py"]
+    included = yaml.safe_load((PROJECT_ROOT / "bentofile.yaml").read_text())["include"]
+    assert shipped == sorted(["bentofile.yaml", *included]), "the Bento holds exactly bentofile.yaml's include list"
+    assert "src/service.py" in included and not any("train" in name or "test" in name for name in included)
 
     info = yaml.safe_load((bento_dir / "bento.yaml").read_text())
     assert info["service"] == "src.service:svc"

@@ -14,6 +14,11 @@ What the upstream operator got wrong, and what this does instead:
   lifespan is off and the runner is initialised once, below.
 - A named stage puts ``/<stage>`` in front of the path; it is removed before routing.
 - The console's test button sends a non-HTTP event; it gets an explanation, not a stack trace.
+
+Each request is one JSON log line whose ``request_id`` is the invocation's ``aws_request_id``
+(and ``api_request_id`` API Gateway's). In Text log format the line is written to stdout as it
+is; in JSON log format (AWS_LAMBDA_LOG_FORMAT=JSON) it is a `logging` record, which
+awslambdaric's JSON formatter writes as one object with the same fields (null ones left out).
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 from mangum import Mangum  # noqa: E402
 
 import src.service as service  # noqa: E402  (loads the model)
+from src import request_log  # noqa: E402
 
+if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
+    request_log.log_through_logging()
 service.runner.init_local(quiet=True)
 _adapter = Mangum(service.svc.asgi_app, lifespan="off")
 service.freeze_long_lived_objects()

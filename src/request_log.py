@@ -1,0 +1,147 @@
+"""One JSON line per request, and the model version on every answer.
+
+:class:`RequestLog` is the service's outermost ASGI middleware, so it sees every answer, the
+request timeout's 504 included. It adds ``X-Model-Version`` to each answer and, when on, records
+each request once: ``time``, ``level``, ``message`` and :data:`FIELDS`.
+
+Where the record goes is set once per process:
+- :func:`log_to_stream` (the default; `bentoml serve`, and Lambda in Text log format): the record
+  is written as one JSON object per line, straight to stdout. A `logging` record costs about as
+  much again as the line itself, so the line skips it.
+- :func:`log_through_logging` (Lambda in JSON log format): a `logging` record on
+  ``xgb_classifier.requests`` with the fields as attributes, for awslambdaric's JSON formatter,
+  which writes each attribute as a key of its own JSON object (and leaves out None values).
+
+The service fills in what only it knows through two keys of the ASGI scope: the row count of a
+parsed body (:data:`ROWS`) and the reason a request was refused (:data:`REFUSAL`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import sys
+import time
+
+logger = logging.getLogger("xgb_classifier.requests")
+
+ROWS = "xgb.rows"
+REFUSAL = "xgb.refusal"
+
+# After time, level and message; api_request_id (Lambda) and error (a refusal) only when they apply.
+FIELDS = ("request_id", "method", "route", "status", "rows", "latency_ms", "model_version",
+          "api_request_id", "error")
+_MAX_TEXT = 300  # a refusal reason or a path is cut here: both may echo what the client sent
+
+_stream = sys.stdout  # None: through `logging`
+
+
+def log_to_stream(stream=None) -> None:
+    """Write each request as one JSON line to ``stream`` (stdout), apart from other logs."""
+    global _stream
+    _stream = sys.stdout if stream is None else stream
+
+
+def log_through_logging() -> None:
+    """Send each request as a `logging` record on :data:`logger` (at INFO and above)."""
+    global _stream
+    _stream = None
+    logger.setLevel(logging.INFO)
+
+
+_ids = itertools.count(1)
+_ID_PREFIX = os.urandom(6).hex()  # per process: ids stay unique across workers and restarts
+_this_second = (-1, "")
+
+
+def _local_request_id() -> str:
+    return f"{_ID_PREFIX}-{next(_ids)}"
+
+
+def _utc_now() -> str:
+    """ISO 8601 UTC with milliseconds; the part up to the second is formatted once a second."""
+    global _this_second
+    now = time.time()
+    second, text = _this_second
+    if int(now) != second:
+        second = int(now)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _this_second = (second, text)
+    return f"{text}.{int((now - second) * 1000):03d}Z"
+
+
+def _level(status: int | None) -> int:
+    if status is None or status >= 500:
+        return logging.ERROR
+    return logging.WARNING if status >= 400 else logging.INFO
+
+
+def _write_line(stream, entry: dict) -> None:
+    try:
+        stream.write(json.dumps(entry) + "\n")
+        stream.flush()
+    except (OSError, ValueError):  # stdout closed or gone: the answer matters more than its line
+        pass
+
+
+class RequestLog:
+    """ASGI middleware: ``X-Model-Version: <model_version>`` on every answer and, if ``log``,
+    one record per request (see the module's description)."""
+
+    def __init__(self, app, model_version: str, log: bool = True):
+        self.app, self.model_version, self.log = app, model_version, log
+        self.header = (b"x-model-version", model_version.encode("latin-1"))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = None
+
+        async def send_with_version(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), self.header]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_version)
+        except Exception:
+            status = status or 500  # the server's error middleware answers 500
+            raise
+        finally:
+            if self.log:
+                self._record(scope, status, time.perf_counter() - started)
+
+    def _record(self, scope, status: int | None, elapsed_s: float) -> None:
+        level = _level(status)
+        stream = _stream
+        if stream is None and not logger.isEnabledFor(level):
+            return
+        context = scope.get("aws.context")
+        fields = {
+            "request_id": getattr(context, "aws_request_id", None) or _local_request_id(),
+            "method": scope.get("method"),
+            "route": scope.get("path", "")[:_MAX_TEXT],
+            "status": status,
+            "rows": scope.get(ROWS),
+            "latency_ms": round(elapsed_s * 1000, 3),
+            "model_version": self.model_version,
+        }
+        event = scope.get("aws.event")
+        if isinstance(event, dict):
+            request_context = event.get("requestContext")
+            if isinstance(request_context, dict) and request_context.get("requestId"):
+                fields["api_request_id"] = request_context["requestId"]
+        refusal = scope.get(REFUSAL)
+        if refusal is not None:
+            fields["error"] = refusal[:_MAX_TEXT]
+        message = f"{fields['method']} {fields['route']} {status}"
+        if stream is None:
+            logger.log(level, message, extra={"time": _utc_now(), **fields})
+        else:
+            level_name = logging.getLevelName(level)
+            _write_line(stream, {"time": _utc_now(), "level": level_name, "message": message, **fields})
