@@ -1,7 +1,9 @@
 """Shared fixtures: an isolated BentoML home, a model trained once per session, a live server.
 
 BENTOML_HOME is set here, before any test module imports bentoml, so no test ever reads or
-writes the user's ~/bentoml.
+writes the user's ~/bentoml. The service's own variables (XGB_*) and BentoML's (BENTOML_*) are
+dropped from the developer's environment at the same moment, so neither the tests nor the
+servers and commands they start see them; each test that wants one sets it.
 """
 
 from __future__ import annotations
@@ -19,9 +21,23 @@ import pytest
 
 from tests.processes import free_port, stop_process_group
 
+
+def clean_environ() -> dict:
+    """os.environ without the variables that configure the service or BentoML."""
+    return {name: value for name, value in os.environ.items() if not name.startswith(("XGB_", "BENTOML_"))}
+
+
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="bentoml-home-"))
+for _name in set(os.environ) - set(clean_environ()):
+    del os.environ[_name]
 os.environ["BENTOML_HOME"] = str(_SESSION_HOME)
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+
+
+def base_env(**overrides: str) -> dict:
+    """The environment for a command the tests start: clean, in the session's store."""
+    return {**clean_environ(), "BENTOML_HOME": str(_SESSION_HOME), "BENTOML_DO_NOT_TRACK": "true", **overrides}
+
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +49,7 @@ def pytest_sessionfinish(session, exitstatus):
 def run_python(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python <args>`` from the project root as a user would; capture its output."""
     return subprocess.run(
-        [sys.executable, *args], cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
+        [sys.executable, *args], cwd=PROJECT_ROOT, env=base_env(**(env or {})),
         capture_output=True, text=True, timeout=timeout,
     )
 
@@ -81,7 +97,7 @@ def start_server(log_dir: Path, env: dict | None = None, ready_timeout: float = 
     process = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", "src.service:svc", "--host", "127.0.0.1",
          "--port", str(port)],
-        cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
+        cwd=PROJECT_ROOT, env=base_env(**(env or {})),
         stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"

@@ -1,8 +1,10 @@
 """Getting the Lambda build context out of the real `bentoctl build`, and running code the way
-Lambda does: from a read-only code directory, with only /tmp writable.
+Lambda does: from a read-only code directory, with only /tmp writable, in the environment and
+as the user the image's Dockerfile declares. The image's Python environment is built here by
+replaying that Dockerfile's steps (its ENV, COPY, WORKDIR and RUN lines, read from the file).
 
 Sessions and CI run as root, and root ignores file modes, so "read-only" is made real: as root
-the handler runs as the unprivileged user nobody (setpriv) from a directory it does not own;
+the handler runs as the image's unprivileged USER (setpriv) from a directory it does not own;
 otherwise inside a user and mount namespace with the directory bind-mounted read-only.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -66,31 +69,130 @@ def build_context_via_bentoctl(bento_tag: str, bentoctl_home: Path, work: Path) 
     return context
 
 
+# ---------------------------------------------------------------------------- the Dockerfile, replayed
+
+def dockerfile_instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) per instruction: continuation lines joined, comments dropped."""
+    instructions, pending = [], ""
+    for line in dockerfile.read_text().splitlines():
+        if line.strip().startswith("#") or (not pending and not line.strip()):
+            continue
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + line).strip().partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def _env_pairs(arguments: str) -> dict:
+    """An ENV instruction's variables: ``K=V K2=V2`` (quotes allowed) or the legacy ``K V``."""
+    words = shlex.split(arguments)
+    if "=" not in words[0]:
+        return {words[0]: arguments.split(None, 1)[1]}
+    return dict(word.split("=", 1) for word in words)
+
+
+def code_dir(dockerfile: Path) -> str:
+    """Where the image keeps the code: the destination of the build context's ``app/``."""
+    for keyword, arguments in dockerfile_instructions(dockerfile):
+        if keyword == "COPY" and shlex.split(arguments)[:-1] == ["app/"]:
+            return shlex.split(arguments)[-1].rstrip("/")
+    raise AssertionError(f"{dockerfile} copies no app/ into the image")
+
+
+def image_command(dockerfile: Path) -> list[str]:
+    """The image's ENTRYPOINT followed by its CMD (both in exec form)."""
+    found = {keyword: json.loads(arguments) for keyword, arguments in dockerfile_instructions(dockerfile)
+             if keyword in ("ENTRYPOINT", "CMD")}
+    return found.get("ENTRYPOINT", []) + found.get("CMD", [])
+
+
+def image_user(dockerfile: Path) -> str:
+    """The image's last USER (``uid:gid``)."""
+    return [arguments for keyword, arguments in dockerfile_instructions(dockerfile) if keyword == "USER"][-1]
+
+
+def _to_local(text: str, mapping: dict[str, Path]) -> str:
+    """``text`` with each image path in ``mapping`` replaced by its local stand-in."""
+    for image_path in sorted(mapping, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w./-]){re.escape(image_path)}(?=[/\s\"']|$)", str(mapping[image_path]), text)
+    return text
+
+
+def image_env(dockerfile: Path, mapping: dict[str, Path]) -> dict:
+    """The Dockerfile's ENV variables, image paths in them mapped to local ones."""
+    env = {}
+    for keyword, arguments in dockerfile_instructions(dockerfile):
+        if keyword == "ENV":
+            env.update({name: _to_local(value, mapping) for name, value in _env_pairs(arguments).items()})
+    return env
+
+
+def _build_env() -> dict:
+    """The host's environment without what would steer Python or the service."""
+    return {name: value for name, value in os.environ.items()
+            if not name.startswith(("XGB_", "BENTOML_", "PYTHON")) and name != "VIRTUAL_ENV"}
+
+
+def replay_dockerfile(dockerfile: Path, context: Path, python: Path, stage: Path, task: Path | None) -> None:
+    """Run the Dockerfile's steps here, with ``python`` (a fresh virtual environment) as the base
+    image's Python and ``pip`` installing into it.
+
+    With ``task`` None, the steps before the code is copied in: they build the Python
+    environment, with the files they COPY staged in ``stage``. Otherwise the steps from that copy
+    on, with ``task`` (a copy of the build context's ``app/``) as the code directory.
+    """
+    stage.mkdir(parents=True, exist_ok=True)
+    shim = stage / "bin"
+    shim.mkdir(exist_ok=True)
+    (shim / "pip").write_text(  # the image's pip, reaching this machine's indexes as its user does
+        f'#!/bin/sh\nHOME={shlex.quote(os.environ.get("HOME", "/root"))} exec {shlex.quote(sys.executable)} '
+        f'-m pip --python {shlex.quote(str(python))} "$@"\n')
+    (shim / "pip").chmod(0o755)
+    where_code_goes = code_dir(dockerfile)
+    mapping: dict[str, Path] = {} if task is None else {where_code_goes: task}
+    env, workdir, code_copied = {}, stage, False
+    for keyword, arguments in dockerfile_instructions(dockerfile):
+        if keyword == "ENV":
+            env.update(_env_pairs(arguments))
+        elif keyword == "WORKDIR":
+            workdir = Path(_to_local(arguments, mapping))
+        elif keyword == "COPY":
+            *sources, destination = shlex.split(arguments)
+            if sources == ["app/"]:
+                code_copied = True
+                continue  # ``task`` is that copy (read_only_copy)
+            for source in sources:
+                image_path = destination + Path(source).name if destination.endswith("/") else destination
+                mapping[image_path] = stage / Path(image_path).name
+                if task is None:
+                    shutil.copyfile(context / source, mapping[image_path])
+        elif keyword == "RUN" and code_copied == (task is not None):
+            run_env = {**_build_env(), **{name: _to_local(value, mapping) for name, value in env.items()},
+                       "PATH": f"{shim}:{python.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+            result = subprocess.run(["/bin/sh", "-c", _to_local(arguments, mapping)], cwd=workdir, env=run_env,
+                                    capture_output=True, text=True, timeout=900)
+            assert result.returncode == 0, f"RUN {arguments}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+
+
 def build_image_env(context: Path, root: Path) -> Path:
-    """The image's Python environment at ``root``, built with the Dockerfile's steps: exactly
-    requirements-lambda.txt, no bytecode, test suites removed. Returns its python."""
+    """The image's Python environment at ``root``: a fresh virtual environment (the base image's
+    Python) through the Dockerfile's steps up to the code's copy. Returns its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     python = root / "bin" / "python"
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--disable-pip-version-check",
-         "--no-deps", "--no-compile", "-r", str(context / "requirements-lambda.txt")],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
-    subprocess.run([str(python), str(context / "slim_env.py")], check=True, capture_output=True)
+    replay_dockerfile(context / "env" / "docker" / "Dockerfile", context, python, root.parent / f"{root.name}-stage",
+                      task=None)
     for path in [root, *root.rglob("*")]:
         path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
     return python
 
 
 def precompile(python: Path, task: Path) -> None:
-    """The Dockerfile's last step: one import of the handler, as root, writes the bytecode of
-    exactly what a cold start loads."""
-    env = {key: value for key, value in lambda_env(task).items() if key != "PYTHONDONTWRITEBYTECODE"}
-    result = subprocess.run([str(python), "-c", "import lambda_app"], cwd=task, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    for path in task.rglob("*"):
-        path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+    """The Dockerfile's steps after the code's copy (the handler's import that writes the
+    bytecode a cold start loads), as root, on ``task`` made by :func:`read_only_copy`."""
+    replay_dockerfile(task.parent / "Dockerfile", task.parent, python, task.parent / "stage", task=task)
 
 
 def site_packages(python: Path) -> Path:
@@ -109,6 +211,8 @@ def read_only_copy(context: Path) -> Path:
     os.chmod(root, 0o755)
     task = root / "var-task"
     shutil.copytree(context / "app", task)
+    shutil.copyfile(context / "env" / "docker" / "Dockerfile", root / "Dockerfile")
+    (root / "Dockerfile").chmod(0o644)
     for path in [task, *task.rglob("*")]:
         mode = path.stat().st_mode
         os.chmod(path, (mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
@@ -117,22 +221,18 @@ def read_only_copy(context: Path) -> Path:
 
 
 def lambda_env(task: Path) -> dict:
-    """The image's environment (Dockerfile ENV), pointed at this copy of the code directory."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "LAMBDA_TASK_ROOT": str(task),
-        "BENTOML_HOME": str(task / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "HOME": "/nonexistent",
-        "TMPDIR": "/tmp",
-    }
+    """The image's environment, read from its Dockerfile's ENV lines with the code directory
+    mapped to this copy of it (``task``, made by :func:`read_only_copy`), and the host's PATH."""
+    dockerfile = task.parent / "Dockerfile"
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **image_env(dockerfile, {code_dir(dockerfile): task})}
 
 
 def read_only_prefix(task: Path) -> list[str]:
-    """A command prefix under which ``task`` and HOME cannot be written, as on Lambda."""
+    """A command prefix under which ``task`` cannot be written, as on Lambda: as root, run as the
+    image's USER (from the Dockerfile :func:`read_only_copy` put beside ``task``)."""
     if os.geteuid() == 0:
-        return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        user, group = image_user(task.parent / "Dockerfile").split(":")
+        return ["setpriv", f"--reuid={user}", f"--regid={group}", "--clear-groups", "--"]
     script = f'mount --bind "{task}" "{task}" && mount -o remount,bind,ro "{task}" && exec "$@"'
     return ["unshare", "-r", "-m", "sh", "-c", script, "sh"]
 

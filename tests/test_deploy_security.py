@@ -1,5 +1,6 @@
 """The deployment's security checklist, each item checked where it is enforced."""
 
+import re
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 from tests.lambda_harness import OPERATOR_DIR
-from tests.test_lambda_operator import PLAIN, committed_tfvars, terraform_resources, terraform_variables
+from tests.test_lambda_operator import PLAIN, committed_tfvars, locals_block, terraform_resources, terraform_variables
 
 sys.path.insert(0, str(OPERATOR_DIR))
 from aws_lambda_operator.terraform import SpecError, tfvars_text  # noqa: E402
@@ -23,14 +24,27 @@ def test_throttling_is_on_by_default():
     assert settings["throttling_burst_limit"] == "${var.throttling_burst_limit}"
 
 
+def map_indexed_by(expression: str, index: str) -> dict:
+    """The object literal of a parsed ``${{...}[index]}`` expression, itself parsed."""
+    match = re.fullmatch(r"\$\{(\{.*\})\[" + re.escape(index) + r"\]\}", expression, re.DOTALL)
+    assert match, expression
+    return hcl2.loads(f"value = {match.group(1)}", serialization_options=PLAIN)["value"]
+
+
 def test_authentication_is_off_by_default_and_one_setting_away():
     values = committed_tfvars()
     assert values["auth"] == "none"
     route = terraform_resources()["aws_apigatewayv2_route.service"]
-    assert "local.authorization_type" in route["authorization_type"]
-    assert "aws_apigatewayv2_authorizer.jwt" in route["authorizer_id"]
-    text = (PROJECT_ROOT / "main.tf").read_text()
-    assert '{ none = "NONE", iam = "AWS_IAM", jwt = "JWT" }[var.auth]' in text
+    assert route["authorization_type"] == (
+        '${contains(local.protected_routes, each.value) ? local.authorization_type : "NONE"}')
+    assert route["authorizer_id"] == ('${contains(local.protected_routes, each.value) && var.auth == "jwt" '
+                                      '? aws_apigatewayv2_authorizer.jwt[0].id : null}')
+    assert locals_block()["protected_routes"] == '${toset(["POST /classify", "POST /predict_proba"])}'
+    assert map_indexed_by(locals_block()["authorization_type"], "var.auth") == {
+        "none": "NONE", "iam": "AWS_IAM", "jwt": "JWT"}
+    authorizer = terraform_resources()["aws_apigatewayv2_authorizer.jwt"]
+    assert authorizer["count"] == '${local.use_api && var.auth == "jwt" ? 1 : 0}'
+    assert authorizer["jwt_configuration"] == [{"issuer": "${var.jwt_issuer}", "audience": "${var.jwt_audience}"}]
     jwt = tfvars_text("svc", {"auth": "jwt", "jwt_issuer": "https://issuer.example.com", "jwt_audience": ["api"]})
     assert hcl2.loads(jwt, serialization_options=PLAIN)["auth"] == "jwt"
 
@@ -38,8 +52,10 @@ def test_authentication_is_off_by_default_and_one_setting_away():
 def test_cors_is_off_by_default_and_configurable():
     values = committed_tfvars()
     assert values["cors_allow_origins"] == []
-    text = (PROJECT_ROOT / "main.tf").read_text()
-    assert 'for_each = length(var.cors_allow_origins) > 0 ? [1] : []' in text
+    api = terraform_resources()["aws_apigatewayv2_api.service"]
+    [cors] = [block["cors_configuration"] for block in api["dynamic"] if "cors_configuration" in block]
+    assert cors["for_each"] == "${length(var.cors_allow_origins) > 0 ? [1] : []}"
+    assert cors["content"][0]["allow_origins"] == "${var.cors_allow_origins}"
 
 
 def test_logs_are_kept_for_a_bounded_time():

@@ -10,7 +10,8 @@ import pytest
 from src import config
 from tests.conftest import PROJECT_ROOT
 from tests.lambda_events import http_api_v2, rest_api_v1
-from tests.lambda_harness import invoke, lambda_env, run_read_only
+from tests.lambda_harness import image_command, image_env, invoke, lambda_env, run_read_only
+from tests.test_lambda_operator import locals_block
 
 ROWS = np.random.default_rng(4).normal(scale=2, size=(40, 7)).round(5)
 
@@ -22,9 +23,9 @@ def test_context_has_handler_code_model_and_dockerfile(lambda_context, trained):
     store = lambda_context / "app" / "bentoml" / "models" / name
     assert (store / version / "saved_model.ubj").is_file()
     assert (store / "latest").read_text() == version
-    dockerfile = (lambda_context / "env" / "docker" / "Dockerfile").read_text()
-    assert f"XGB_MODEL_TAG={trained.tag}" in dockerfile
-    assert 'ENTRYPOINT ["python", "-m", "awslambdaric"]' in dockerfile
+    dockerfile = lambda_context / "env" / "docker" / "Dockerfile"
+    assert image_env(dockerfile, {})["XGB_MODEL_TAG"] == trained.tag
+    assert image_command(dockerfile) == ["python", "-m", "awslambdaric", "lambda_app.handler"]
     lines = (lambda_context / "requirements-lambda.txt").read_text().splitlines()
     packages = {line.split("==")[0].lower() for line in lines if line and not line.startswith("#")}
     assert {"bentoml", "xgboost-cpu", "mangum", "awslambdaric"} <= packages
@@ -38,35 +39,12 @@ def test_harness_really_forbids_writes_to_the_code_directory(task_dir):
     assert "Permission denied" in result.stderr or "Read-only file system" in result.stderr
 
 
-def test_first_call_answers_labels_equal_to_in_process_predictions(task_dir, booster):
-    report = invoke(task_dir, [http_api_v2(ROWS.tolist()), http_api_v2(ROWS.tolist(), path="/predict_proba")])
-    labels, proba = report["responses"]
-    assert labels["statusCode"] == 200, labels
-    expected = booster.inplace_predict(ROWS.astype(np.float32))
-    assert json.loads(labels["body"]) == (expected >= 0.5).astype(int).tolist()
-    assert proba["statusCode"] == 200
-    np.testing.assert_allclose(json.loads(proba["body"]), expected, rtol=1e-6)
-    assert labels["headers"]["content-type"] == "application/json"
-
-
-def test_model_is_loaded_once_per_container_not_per_event(task_dir):
-    report = invoke(task_dir, [http_api_v2([ROWS[0].tolist()])] * 30, repeat=200)
-    assert all(r["statusCode"] == 200 for r in report["responses"])
-    assert report["model_loads"] == 1, "the runner was initialised again during the events"
-
-
-@pytest.mark.parametrize("make_event", [
-    lambda body, **kw: http_api_v2(body, **kw),
-    lambda body, **kw: http_api_v2(body, stage="prod", **kw),
-    lambda body, **kw: http_api_v2(body, base64_body=True, **kw),
-    lambda body, **kw: rest_api_v1(body, **kw),
-], ids=["v2-default-stage", "v2-named-stage", "v2-base64-body", "v1-rest-api"])
-def test_event_shapes_all_reach_the_service(task_dir, make_event):
-    report = invoke(task_dir, [make_event([ROWS[0].tolist()]), make_event([ROWS[0].tolist()], path="/predict_proba")])
-    labels, proba = report["responses"]
-    assert labels["statusCode"] == 200 and json.loads(labels["body"]) in ([0], [1])
-    assert proba["statusCode"] == 200 and 0 <= json.loads(proba["body"])[0] <= 1
-
+EVENT_SHAPES = {
+    "v2-default-stage": lambda body, **kw: http_api_v2(body, **kw),
+    "v2-named-stage": lambda body, **kw: http_api_v2(body, stage="prod", **kw),
+    "v2-base64-body": lambda body, **kw: http_api_v2(body, base64_body=True, **kw),
+    "v1-rest-api": lambda body, **kw: rest_api_v1(body, **kw),
+}
 
 BAD = [
     ("1-D", json.dumps(ROWS[0].tolist()), "application/json", 400, "wrap a single row"),
@@ -80,55 +58,11 @@ BAD = [
 ]
 
 
-def test_bad_bodies_get_the_same_4xx_as_locally(task_dir):
-    events = [http_api_v2(body, content_type=ct) for _, body, ct, _, _ in BAD]
-    events.append(http_api_v2([[1] * 7]))
-    report = invoke(task_dir, events)
-    for (case, _, _, status, message), response in zip(BAD, report["responses"]):
-        assert response["statusCode"] == status, (case, response)
-        assert message in response["body"], (case, response["body"][:300])
-    assert report["responses"][-1]["statusCode"] == 200, "still answers after bad input"
-
-
-def test_unknown_route_is_404_and_non_http_event_is_explained(task_dir):
-    report = invoke(task_dir, [http_api_v2([[1] * 7], path="/nowhere"), {"key1": "value1"}])
-    not_found, console_test = report["responses"]
-    assert not_found["statusCode"] == 404
-    assert console_test["statusCode"] == 400 and "API Gateway" in console_test["body"]
-
-
-def test_model_tag_is_exact_in_the_image(lambda_context):
-    dockerfile = (lambda_context / "env" / "docker" / "Dockerfile").read_text()
-    tag_line = next(line for line in dockerfile.splitlines() if "XGB_MODEL_TAG=" in line)
-    assert ":latest" not in tag_line and config.MODEL_NAME in tag_line
-
-
-def test_every_route_main_tf_declares_is_answered(task_dir):
-    """The routes API Gateway forwards (main.tf's local.routes) all exist in the service."""
-    import re
-
-    text = (PROJECT_ROOT / "main.tf").read_text()
-    block = text[text.index("routes = toset(["):text.index("])", text.index("routes = toset(["))]
-    routes = re.findall(r'"(GET|POST) ([^"]+)"', block)
-    assert len(routes) >= 6
-    concrete = {"{proxy+}": "swagger-ui-bundle.js"}
-    events = []
-    for method, path in routes:
-        for pattern, value in concrete.items():
-            path = path.replace(pattern, value)
-        body = [[0.0] * 7] if method == "POST" else ""
-        events.append(http_api_v2(body, path=path, method=method, content_type="application/json"))
-    report = invoke(task_dir, events)
-    for (method, path), response in zip(routes, report["responses"]):
-        assert response["statusCode"] == 200, (method, path, response.get("body", "")[:200])
-
-
-def test_readmes_sample_event_is_answered(task_dir):
-    """deploy/sample-event.json, the README's local try of the image, gets labels back."""
-    event = json.loads((PROJECT_ROOT / "deploy" / "sample-event.json").read_text())
-    response = invoke(task_dir, [event])["responses"][0]
-    assert response["statusCode"] == 200
-    assert len(json.loads(response["body"])) == len(json.loads(event["body"]))
+def main_tf_routes() -> list[tuple[str, str]]:
+    """(method, path) of each route API Gateway forwards: main.tf's local.routes, parsed."""
+    expression = locals_block()["routes"]
+    assert expression.startswith("${toset([") and expression.endswith("])}"), expression
+    return [tuple(route.split(" ", 1)) for route in json.loads(expression.removeprefix("${toset(").removesuffix(")}"))]
 
 
 def largest_accepted_body() -> str:
@@ -139,23 +73,122 @@ def largest_accepted_body() -> str:
     return body + " " * (config.MAX_BODY_BYTES - len(body))
 
 
-def test_the_largest_accepted_body_fits_a_lambda_event_with_10_kb_of_headers(task_dir):
+def largest_event_with_10_kb_of_headers() -> dict:
     """Lambda's 6 MB is for the whole event; an HTTP API allows 10 KB of request line and headers."""
-    body = largest_accepted_body()
-    event = http_api_v2(body)
+    event = http_api_v2(largest_accepted_body())
     event["headers"]["x-padding"] = "p" * (10 * 1024 - sum(len(k) + len(v) + 4 for k, v in event["headers"].items()))
-    assert len(json.dumps(event).encode()) <= config.LAMBDA_PAYLOAD_LIMIT_BYTES
-    too_big = http_api_v2(body + " ")
-    report = invoke(task_dir, [event, too_big])
-    accepted, refused = report["responses"]
+    return event
+
+
+MOST_ROWS = np.random.default_rng(7).normal(scale=3, size=(config.MAX_ROWS, config.N_FEATURES)).round(3)
+SAMPLE_EVENT = json.loads((PROJECT_ROOT / "deploy" / "sample-event.json").read_text())
+REPEATS = 30
+
+
+def all_events() -> dict[str, dict]:
+    """Every event the tests below send, by name; the first is the container's first call."""
+    events = {
+        "labels": http_api_v2(ROWS.tolist()),
+        "proba": http_api_v2(ROWS.tolist(), path="/predict_proba"),
+        **{f"{shape} labels": make([ROWS[0].tolist()]) for shape, make in EVENT_SHAPES.items()},
+        **{f"{shape} proba": make([ROWS[0].tolist()], path="/predict_proba") for shape, make in EVENT_SHAPES.items()},
+        **{f"bad: {case}": http_api_v2(body, content_type=ct) for case, body, ct, _, _ in BAD},
+        "after bad": http_api_v2([[1] * 7]),
+        "not found": http_api_v2([[1] * 7], path="/nowhere"),
+        "console test": {"key1": "value1"},
+        "sample event": SAMPLE_EVENT,
+        "largest accepted": largest_event_with_10_kb_of_headers(),
+        "one byte more": http_api_v2(largest_accepted_body() + " "),
+        "most rows": http_api_v2(MOST_ROWS.tolist(), path="/predict_proba"),
+        **{f"route {method} {path}": http_api_v2([[0.0] * 7] if method == "POST" else "", method=method,
+                                                 path=path.replace("{proxy+}", "swagger-ui-bundle.js"))
+           for method, path in main_tf_routes()},
+        **{f"repeat {n}": http_api_v2([ROWS[0].tolist()]) for n in range(REPEATS)},
+    }
+    return events
+
+
+@pytest.fixture(scope="module")
+def run(task_dir):
+    """All the events in one fresh read-only process, in order, then 200 more of the first."""
+    events = all_events()
+    report = invoke(task_dir, list(events.values()), repeat=200)
+    report["by_name"] = dict(zip(events, report["responses"]))
+    return report
+
+
+def test_first_call_answers_labels_equal_to_in_process_predictions(run, booster):
+    labels, proba = run["responses"][:2]
+    assert labels is run["by_name"]["labels"]
+    assert labels["statusCode"] == 200, labels
+    expected = booster.inplace_predict(ROWS.astype(np.float32))
+    assert json.loads(labels["body"]) == (expected >= 0.5).astype(int).tolist()
+    assert proba["statusCode"] == 200
+    np.testing.assert_allclose(json.loads(proba["body"]), expected, rtol=1e-6)
+    assert labels["headers"]["content-type"] == "application/json"
+
+
+def test_model_is_loaded_once_per_container_not_per_event(run):
+    """Sampled right after import, after the first event and after the last of them all."""
+    assert all(run["by_name"][f"repeat {n}"]["statusCode"] == 200 for n in range(REPEATS))
+    assert len(run["warm_s"]) == 200
+    assert run["model_loads"] == 1, "the model was not loaded at import, or was loaded again during the events"
+
+
+@pytest.mark.parametrize("shape", sorted(EVENT_SHAPES))
+def test_event_shapes_all_reach_the_service(run, booster, shape):
+    labels, proba = run["by_name"][f"{shape} labels"], run["by_name"][f"{shape} proba"]
+    expected = booster.inplace_predict(ROWS[:1].astype(np.float32))
+    assert labels["statusCode"] == 200 and json.loads(labels["body"]) == (expected >= 0.5).astype(int).tolist()
+    assert proba["statusCode"] == 200
+    np.testing.assert_allclose(json.loads(proba["body"]), expected, rtol=1e-6)
+
+
+def test_bad_bodies_get_the_same_4xx_as_locally(run):
+    for case, _, _, status, message in BAD:
+        response = run["by_name"][f"bad: {case}"]
+        assert response["statusCode"] == status, (case, response)
+        assert message in response["body"], (case, response["body"][:300])
+    assert run["by_name"]["after bad"]["statusCode"] == 200, "still answers after bad input"
+
+
+def test_unknown_route_is_404_and_non_http_event_is_explained(run):
+    assert run["by_name"]["not found"]["statusCode"] == 404
+    console_test = run["by_name"]["console test"]
+    assert console_test["statusCode"] == 400 and "API Gateway" in console_test["body"]
+
+
+def test_model_tag_is_exact_in_the_image_and_in_the_handler_tests(lambda_context, task_dir, trained):
+    tag = image_env(lambda_context / "env" / "docker" / "Dockerfile", {})["XGB_MODEL_TAG"]
+    assert tag == trained.tag and not tag.endswith(":latest")
+    assert lambda_env(task_dir)["XGB_MODEL_TAG"] == tag
+
+
+def test_every_route_main_tf_declares_is_answered(run):
+    routes = main_tf_routes()
+    assert len(routes) >= 6 and {method for method, _ in routes} == {"GET", "POST"}
+    for method, path in routes:
+        response = run["by_name"][f"route {method} {path}"]
+        assert response["statusCode"] == 200, (method, path, response.get("body", "")[:200])
+
+
+def test_readmes_sample_event_is_answered(run):
+    """deploy/sample-event.json, the README's local try of the image, gets labels back."""
+    response = run["by_name"]["sample event"]
+    assert response["statusCode"] == 200
+    assert len(json.loads(response["body"])) == len(json.loads(SAMPLE_EVENT["body"]))
+
+
+def test_the_largest_accepted_body_fits_a_lambda_event_with_10_kb_of_headers(run):
+    assert len(json.dumps(largest_event_with_10_kb_of_headers()).encode()) <= config.LAMBDA_PAYLOAD_LIMIT_BYTES
+    accepted, refused = run["by_name"]["largest accepted"], run["by_name"]["one byte more"]
     assert accepted["statusCode"] == 200, accepted["body"][:300]
     assert refused["statusCode"] == 413
 
 
-def test_the_answer_for_the_most_rows_fits_lambdas_response_limit(task_dir):
-    rows = np.random.default_rng(7).normal(scale=3, size=(config.MAX_ROWS, config.N_FEATURES)).round(3)
-    report = invoke(task_dir, [http_api_v2(rows.tolist(), path="/predict_proba")])
-    answer = report["responses"][0]
+def test_the_answer_for_the_most_rows_fits_lambdas_response_limit(run, booster):
+    answer = run["by_name"]["most rows"]
     assert answer["statusCode"] == 200
-    assert len(json.loads(answer["body"])) == config.MAX_ROWS
+    np.testing.assert_allclose(json.loads(answer["body"]), booster.inplace_predict(MOST_ROWS.astype(np.float32)),
+                               rtol=1e-6)
     assert len(json.dumps(answer).encode()) <= config.LAMBDA_PAYLOAD_LIMIT_BYTES

@@ -1,6 +1,7 @@
-"""The image's Python environment, rebuilt here from the build context's requirements alone,
-as the Dockerfile installs it: proves the list is complete and serving-only, and that the
-image's entry command answers events through the real runtime interface client."""
+"""The image's Python environment, rebuilt here by replaying the build context's Dockerfile (its
+ENV, COPY and RUN lines, read from the file): proves the requirements list is complete and
+serving-only, and that the image's entry command answers events through the real runtime
+interface client."""
 
 import json
 import os
@@ -17,21 +18,42 @@ import pytest
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2
 
-from tests.lambda_harness import (build_image_env, invoke, lambda_env, precompile, read_only_prefix,
-                                  site_packages, site_packages_mb)
+from tests.lambda_harness import (build_image_env, image_command, invoke, lambda_env, precompile,
+                                  read_only_copy, read_only_prefix, site_packages, site_packages_mb)
 from tests.test_lambda_handler import ROWS
 
+MAX_SITE_PACKAGES_MB = 250
 
-@pytest.fixture(scope="session")
-def image_python(lambda_context, task_dir):
-    """The image's environment, built as the Dockerfile builds it, and the code directory
-    compiled by it, as the image's last build step does."""
+
+@pytest.fixture(scope="module")
+def image(lambda_context):
+    """The image's environment and a code directory of its own, both through the Dockerfile's
+    steps (the last one writes bytecode into the code directory, which the handler tests'
+    shared copy must not get)."""
     root = Path(tempfile.mkdtemp(prefix="lambda-image-env-"))
     os.chmod(root, 0o755)
     python = build_image_env(lambda_context, root / "venv")
-    precompile(python, task_dir)
-    yield python
+    task = read_only_copy(lambda_context)
+    precompile(python, task)
+    yield python, task
     shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(task.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def image_python(image):
+    return image[0]
+
+
+@pytest.fixture(scope="module")
+def image_task(image):
+    return image[1]
+
+
+def test_replayed_build_compiled_the_code_directory_and_left_the_shared_one_alone(image_task, task_dir):
+    assert list(image_task.glob("__pycache__/lambda_app.*.pyc")), "the Dockerfile's last step did not run"
+    assert list((image_task / "src" / "__pycache__").glob("service.*.pyc"))
+    assert not list(task_dir.rglob("*.pyc")), "bytecode leaked into the handler tests' code directory"
 
 
 def test_environment_is_complete_and_holds_only_serving_packages(image_python):
@@ -45,11 +67,11 @@ def test_environment_is_complete_and_holds_only_serving_packages(image_python):
     assert not list(site.glob("*/tests")) and not list(site.glob("*/*/tests")), "test suites are removed"
     size_mb = site_packages_mb(image_python)
     print(f"\nimage Python environment: {size_mb:.0f} MB of site-packages")
-    assert size_mb < 600
+    assert size_mb < MAX_SITE_PACKAGES_MB
 
 
-def test_handler_answers_from_the_image_environment_read_only(image_python, task_dir, booster):
-    report = invoke(task_dir, [http_api_v2(ROWS.tolist())], python=str(image_python), repeat=100)
+def test_handler_answers_from_the_image_environment_read_only(image_python, image_task, booster):
+    report = invoke(image_task, [http_api_v2(ROWS.tolist())], python=str(image_python), repeat=100)
     response = report["responses"][0]
     assert response["statusCode"] == 200, response
     expected = (booster.inplace_predict(ROWS.astype(np.float32)) >= 0.5).astype(int).tolist()
@@ -57,13 +79,15 @@ def test_handler_answers_from_the_image_environment_read_only(image_python, task
     print(f"\ncold start {report['cold_start_s']:.2f} s, warm median {np.median(report['warm_s']) * 1000:.2f} ms")
 
 
-def test_entry_command_serves_events_through_awslambdaric(image_python, task_dir):
+def test_entry_command_serves_events_through_awslambdaric(image_python, image_task):
     events = [http_api_v2([[1, 2, 3, 4, 5, 6, 7]]), http_api_v2("[1, 2]"), http_api_v2(ROWS[:3].tolist(), path="/predict_proba")]
     api = FakeRuntimeApi(events)
-    env = {**lambda_env(task_dir), "AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": "lambda_app.handler",
+    command = image_command(image_task.parent / "Dockerfile")
+    assert command[0] == "python", command
+    env = {**lambda_env(image_task), "AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": command[-1],
            "AWS_LAMBDA_FUNCTION_NAME": "xgb-classifier", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}
-    process = subprocess.Popen(read_only_prefix(task_dir) + [str(image_python), "-m", "awslambdaric", "lambda_app.handler"],
-                               cwd=task_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(read_only_prefix(image_task) + [str(image_python), *command[1:]],
+                               cwd=image_task, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True)
     try:
         finished = api.done.wait(timeout=120)

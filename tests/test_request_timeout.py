@@ -1,9 +1,19 @@
-"""The service's request timeout: 504 for a request that takes too long, and no timer left
-behind by requests that finish (BentoML's own middleware keeps one alive for 60 s each)."""
+"""The service's request timeout: 504 for a request that takes too long, in the middleware and
+in the served app, and no timer left behind by requests that finish (BentoML's own middleware
+keeps one alive for 60 s each)."""
 
 import asyncio
+import http.client
+import json
+import socket
+import time
+
+import pytest
+import requests
 
 from src.server_settings import RequestTimeout
+from tests.conftest import start_server
+from tests.processes import stop_process_group
 
 
 async def call(app, timeout, middleware=RequestTimeout):
@@ -55,3 +65,38 @@ def test_bentoml_default_timeout_keeps_a_timer_per_request():
     from bentoml._internal.server.http.traffic import TimeoutMiddleware
 
     assert live_timers_after_requests(TimeoutMiddleware) == 200
+
+
+REQUEST_TIMEOUT_S = 0.5
+
+
+@pytest.fixture(scope="module")
+def short_timeout_server(trained, tmp_path_factory):
+    """`bentoml serve` with a request timeout short enough to outlast on purpose."""
+    srv = start_server(tmp_path_factory.mktemp("timeout-server"),
+                       env={"XGB_MODEL_TAG": trained.tag, "XGB_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S)})
+    yield srv
+    stop_process_group(srv.process)
+
+
+def test_the_service_answers_504_when_a_request_outlasts_its_timeout(short_timeout_server):
+    """The timeout is installed in the served app: a body that trickles in for longer than it
+    gets the service's 504, while a prompt request on the same server gets its answer."""
+    host, port = short_timeout_server.url.removeprefix("http://").split(":")
+    body = json.dumps([[0.0] * 7] * 20).encode()
+    head = (f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + body[:10])
+        time.sleep(REQUEST_TIMEOUT_S * 3)
+        try:
+            sock.sendall(body[10:])
+        except OSError:
+            pass  # the server may already have answered and closed
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        assert response.status == 504
+        assert json.loads(response.read()) == f"not answered within {REQUEST_TIMEOUT_S} s"
+
+    prompt = requests.post(f"{short_timeout_server.url}/classify", json=[[0.0] * 7], timeout=10)
+    assert prompt.status_code == 200 and prompt.json() in ([0], [1])
