@@ -342,7 +342,7 @@ def test_rollback_before_any_deploy_says_to_deploy_first(aws, workdir, server, t
 
 def test_the_alias_name_is_the_one_main_tf_declares():
     from deploy.settings import ALIAS
-    from tests.test_lambda_operator import parsed
+    from tests.terraform_files import parsed
 
     assert parsed(PROJECT_ROOT / "main.tf")["locals"][0]["alias_name"] == ALIAS
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 from tests.lambda_harness import OPERATOR_DIR
-from tests.test_lambda_operator import PLAIN, committed_tfvars, locals_block, terraform_resources, terraform_variables
+from tests.terraform_files import PLAIN, committed_tfvars, locals_block, terraform_resources, terraform_variables
 
 sys.path.insert(0, str(OPERATOR_DIR))
 from aws_lambda_operator.terraform import SpecError, tfvars_text  # noqa: E402

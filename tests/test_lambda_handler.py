@@ -10,10 +10,10 @@ import pytest
 from src import config
 from tests.conftest import PROJECT_ROOT
 from tests.lambda_events import http_api_v2, rest_api_v1
+from tests.sample_requests import BAD, ROWS
 from tests.lambda_harness import image_command, image_env, invoke, lambda_env, run_read_only
-from tests.test_lambda_operator import locals_block
+from tests.terraform_files import locals_block
 
-ROWS = np.random.default_rng(4).normal(scale=2, size=(40, 7)).round(5)
 
 
 def test_context_has_handler_code_model_and_dockerfile(lambda_context, trained):
@@ -46,16 +46,6 @@ EVENT_SHAPES = {
     "v1-rest-api": lambda body, **kw: rest_api_v1(body, **kw),
 }
 
-BAD = [
-    ("1-D", json.dumps(ROWS[0].tolist()), "application/json", 400, "wrap a single row"),
-    ("wrong width", json.dumps([[1, 2, 3]]), "application/json", 400, "3 columns"),
-    ("strings", json.dumps([["a"] * 7]), "application/json", 400, "a string"),
-    ("NaN", "[[NaN,1,2,3,4,5,6]]", "application/json", 400, "NaN"),
-    ("not JSON", "{oops", "application/json", 400, "not valid JSON"),
-    ("empty", "", "application/json", 400, "empty request body"),
-    ("content type", json.dumps([[1] * 7]), "text/plain", 415, "application/json"),
-    ("over 6 MB", "[" + ",".join(["[1,2,3,4,5,6,7]"] * 500_000) + "]", "application/json", 413, str(config.MAX_BODY_BYTES)),
-]
 
 
 def main_tf_routes() -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from tests import image_build
 from tests.conftest import PROJECT_ROOT
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2, rest_api_v1
-from tests.test_lambda_handler import BAD, ROWS
+from tests.sample_requests import BAD, ROWS
 
 REPORT = PROJECT_ROOT / "reports" / "lambda_image.json"
 MAX_IMAGE_MB = 700

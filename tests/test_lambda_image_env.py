@@ -20,7 +20,7 @@ from tests.lambda_events import http_api_v2
 
 from tests.lambda_harness import (build_image_env, image_command, invoke, lambda_env, precompile,
                                   read_only_copy, read_only_prefix, site_packages, site_packages_mb)
-from tests.test_lambda_handler import ROWS
+from tests.sample_requests import ROWS
 
 MAX_SITE_PACKAGES_MB = 250
 

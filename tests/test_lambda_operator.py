@@ -9,6 +9,7 @@ import yaml
 
 from tests.conftest import PROJECT_ROOT
 from tests.lambda_harness import OPERATOR_DIR, bentoctl, install_operator
+from tests.terraform_files import PLAIN, committed_tfvars, locals_block, parsed, terraform_resources, terraform_variables
 
 sys.path.insert(0, str(OPERATOR_DIR))
 from aws_lambda_operator.terraform import SpecError, tfvars_text  # noqa: E402
@@ -42,31 +43,6 @@ def test_generate_reproduces_the_committed_main_tf_and_tfvars(bentoctl_home, tmp
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("main.tf", "bentoctl.tfvars"):
         assert (tmp_path / name).read_text() == (PROJECT_ROOT / name).read_text(), f"{name} differs from the committed one"
-
-
-PLAIN = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True, explicit_blocks=False)
-
-
-def parsed(path):
-    with open(path) as handle:
-        return hcl2.load(handle, serialization_options=PLAIN)
-
-
-def committed_tfvars() -> dict:
-    """The committed bentoctl.tfvars, parsed."""
-    return parsed(PROJECT_ROOT / "bentoctl.tfvars")
-
-
-def terraform_variables() -> dict:
-    """main.tf's variable blocks by name."""
-    return {name: body for block in parsed(PROJECT_ROOT / "main.tf")["variable"] for name, body in block.items()}
-
-
-def terraform_resources() -> dict:
-    """main.tf's resources as {"<type>.<name>": body}."""
-    return {f"{kind}.{name}": body
-            for block in parsed(PROJECT_ROOT / "main.tf")["resource"]
-            for kind, named in block.items() for name, body in named.items()}
 
 
 def test_main_tf_parses_and_declares_every_tfvars_value_typed_and_described():
@@ -151,10 +127,6 @@ def test_values_that_look_like_templates_are_escaped_for_terraform():
 
     assert not re.search(r"(?<!\$)\$\{|(?<!%)%\{", text.replace("$${", "").replace("%%{", ""))
     assert '"hi $${name} %%{if x}"' in text and '"https://issuer/$${tenant}"' in text
-
-
-def locals_block() -> dict:
-    return parsed(PROJECT_ROOT / "main.tf")["locals"][0]
 
 
 def test_repository_name_is_everything_after_the_registry_host():

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import PROJECT_ROOT
-from tests.test_lambda_operator import parsed, terraform_resources, terraform_variables
+from tests.terraform_files import locals_block, parsed, terraform_resources, terraform_variables
 
 MAIN = parsed(PROJECT_ROOT / "main.tf")
 RESOURCES = terraform_resources()
-LOCALS = {key: value for block in MAIN["locals"] for key, value in block.items()}
+LOCALS = locals_block()
 
 
 def test_every_apply_publishes_a_version_that_says_what_it_serves():
