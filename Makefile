@@ -119,3 +119,54 @@ destroy: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) $(MAKE_STATE) reports data/*.csv models/*.bentomodel
+
+# ---------------------------------------------------------------------------- the API contract, the page, lambda-local
+.PHONY: browser-tools lambda-local clean-contract-envs
+
+# schemathesis in an environment of its own: every release needs a newer rich than bentoctl
+# allows (requirements-contract.txt says more).
+CONTRACT_VENV := .venv-contract
+CONTRACT_STAMP := $(CONTRACT_VENV)/.installed
+$(CONTRACT_STAMP): requirements-contract.txt constraints-contract.txt | check-python
+	test -x $(CONTRACT_VENV)/bin/python || $(PYTHON) -m venv $(CONTRACT_VENV)
+	$(CONTRACT_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements-contract.txt -c constraints-contract.txt
+	touch $(CONTRACT_STAMP)
+
+setup: $(CONTRACT_STAMP)
+
+# Debian's Chromium and ChromeDriver: the service page's test opens it in a real headless browser.
+BROWSER_TOOLS := chromium chromium-driver
+browser-tools:
+	@if ! test -x /usr/bin/chromium || ! test -x /usr/bin/chromedriver; then \
+	  echo "installing $(BROWSER_TOOLS) from Debian's packages (needs root)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_TOOLS) >/dev/null; } \
+	    || { echo "could not install $(BROWSER_TOOLS): run as root, or install them yourself"; exit 1; }; \
+	fi
+
+test: browser-tools
+
+# The Lambda image's Python environment, installed as its Dockerfile installs it, for lambda-local.
+LAMBDA_IMAGE_DIR := deploy/aws-lambda-operator/aws_lambda_operator/image
+LAMBDA_VENV := .venv-lambda
+LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
+$(LAMBDA_STAMP): $(LAMBDA_IMAGE_DIR)/requirements-lambda.txt $(LAMBDA_IMAGE_DIR)/slim_env.py | check-python
+	rm -rf $(LAMBDA_VENV) && $(PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps --no-compile \
+	  -r $(LAMBDA_IMAGE_DIR)/requirements-lambda.txt
+	$(LAMBDA_VENV)/bin/python $(LAMBDA_IMAGE_DIR)/slim_env.py
+	touch $(LAMBDA_STAMP)
+
+# The current Bento's Lambda handler, in the image's environment, read-only, behind a local API
+# Gateway (payload 2.0) on http://127.0.0.1:3001: python -m deploy.lambda_local --help.
+lambda-local: ready $(LAMBDA_STAMP)
+	$(PY) -m deploy.lambda_local --bento "$$(cat $(BENTO_STAMP))" --python $(LAMBDA_VENV)/bin/python --port 3001
+
+# setuptools' pkg_resources notice comes from BentoML's CLI before the service is imported, where
+# src/startup.py silences the other known warnings; only the environment reaches it.
+KNOWN_WARNINGS := ignore:pkg_resources is deprecated as an API:UserWarning:fs
+comma := ,
+serve lambda-local: export PYTHONWARNINGS := $(if $(findstring $(KNOWN_WARNINGS),$(PYTHONWARNINGS)),$(PYTHONWARNINGS),$(if $(PYTHONWARNINGS),$(PYTHONWARNINGS)$(comma))$(KNOWN_WARNINGS))
+
+clean: clean-contract-envs
+clean-contract-envs:
+	rm -rf $(CONTRACT_VENV) $(LAMBDA_VENV)

@@ -57,8 +57,22 @@ def post(url: str, rows: list[list[float]], endpoint: str = "classify", timeout:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")
-        raise ApiError(f"{exc.code} from {request.full_url}: {detail}") from None
+        raise ApiError(f"{exc.code} from {request.full_url}: {error_message(exc.read())}") from None
+
+
+def error_message(body: bytes) -> str:
+    """The message of an error answer: the service's ``{"error": ...}``, API Gateway's own
+    ``{"message": ...}``, or the body as text."""
+    text = body.decode(errors="replace")
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(found, dict):
+        for key in ("error", "message"):
+            if isinstance(found.get(key), str):
+                return found[key]
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:

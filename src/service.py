@@ -16,22 +16,32 @@ machinery, not the model, is the cost (figures in bench/results.md):
 
 Every answer carries ``X-Model-Version``, and each request is one JSON log line
 (:mod:`src.request_log`); a refused request is that line alone, without BentoML's traceback.
+The OpenAPI document, the page at ``/`` and the one error shape, ``{"error": "..."}``, are
+:mod:`src.api_contract`'s; the quiet start (known warnings off, the URL and model printed) is
+:mod:`src.startup`'s.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from http import HTTPStatus
 
 import numpy as np
 
 import bentoml
-from bentoml.exceptions import BentoMLException, NotFound
-from bentoml.io import NumpyNdarray
+from src.startup import announce_on_start, quiet_known_warnings
 
-from src import config, request_log
-from src.server_settings import RequestTimeout, freeze_long_lived_objects, quiet_refusals, tune_bentoml_server
-from src.validation import InvalidInput, check_body_size, check_content_type, parse_features
+quiet_known_warnings()  # before the imports and calls below that warn
+
+from bentoml.exceptions import BentoMLException, NotFound  # noqa: E402
+from bentoml.io import NumpyNdarray  # noqa: E402
+
+from src import api_contract, config, request_log  # noqa: E402
+from src.server_settings import (  # noqa: E402
+    RequestTimeout, freeze_long_lived_objects, quiet_refusals, tune_bentoml_server,
+)
+from src.validation import InvalidInput, check_body_size, check_content_type, parse_features  # noqa: E402
 
 
 class RequestRejected(BentoMLException):
@@ -56,8 +66,8 @@ class FeatureMatrix(NumpyNdarray):
 
     BentoML's own parser answers bodies that are not JSON with a 500 and passes wrong shapes to
     the model. This subclass keeps the wire contract (it reports itself as a plain
-    ``NumpyNdarray``, so BentoML clients and the OpenAPI document are unchanged) and rejects
-    every malformed body with a 4xx that says what was expected.
+    ``NumpyNdarray``, so BentoML's client still works) and rejects every malformed body with a
+    4xx that says what was expected.
     """
 
     async def from_http_request(self, request) -> np.ndarray:
@@ -111,10 +121,36 @@ runner = bentoml.legacy.Runner(
     BoosterRunnable, name=config.MODEL_NAME, models=[model_ref],
     runnable_init_params={"model": model_ref}, embedded=True,
 )
-svc = bentoml.legacy.Service(config.SERVICE_NAME, runners=[runner])
-# Outermost first: the request log sees (and labels) every answer, the timeout's 504 included.
+MODEL_FACTS = api_contract.ModelFacts.from_model(model_ref)
+
+
+class DocumentedService(bentoml.legacy.Service):
+    """The legacy service with this service's own OpenAPI document (src/api_contract.py) in place
+    of BentoML's, at /docs.json and in the Bento's apis/openapi.yaml."""
+
+    @property
+    def openapi_spec(self) -> api_contract.OpenApiDocument:
+        return _document(bento_tag())
+
+
+@functools.lru_cache(maxsize=4)
+def _document(bento: str | None) -> api_contract.OpenApiDocument:
+    return api_contract.OpenApiDocument(api_contract.document(svc, MODEL_FACTS, bento))
+
+
+def bento_tag() -> str | None:
+    """The Bento being served (BentoML sets it after importing this module), if any."""
+    bento = getattr(svc, "bento", None)
+    return str(bento.tag) if bento is not None else None
+
+
+svc = DocumentedService(config.SERVICE_NAME, runners=[runner])
+# Outermost first: the request log sees (and labels) every answer, the timeout's 504 included,
+# after the contract middleware has given each error answer its one shape.
 svc.add_asgi_middleware(request_log.RequestLog, model_version=MODEL_VERSION, log=config.REQUEST_LOG)
+svc.add_asgi_middleware(api_contract.ContractMiddleware, page=api_contract.page(MODEL_FACTS))
 svc.add_asgi_middleware(RequestTimeout, timeout=config.REQUEST_TIMEOUT_S)
+announce_on_start(MODEL_VERSION, bento_tag)
 
 _example = np.asarray(config.EXAMPLE_ROWS, dtype=np.float64)
 features_input = FeatureMatrix.from_sample(_example, enforce_shape=False)

@@ -18,7 +18,7 @@ EXPECTED = (
     f"expected a JSON 2-D array of numbers with {config.N_FEATURES} columns "
     f"({', '.join(config.FEATURE_NAMES)}), e.g. {json.dumps(config.EXAMPLE_ROWS)}"
 )
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the largest value a feature may take (float32)
 
 
 class InvalidInput(ValueError):
@@ -95,7 +95,7 @@ def features_from_json(obj: object, raw: bytes = b"") -> np.ndarray:
         try:  # only numbers, some of them integers beyond 64 bits: NumPy kept them as objects
             array = np.asarray(obj, dtype=np.float64)
         except OverflowError:
-            raise InvalidInput(f"values must lie within ±{_FLOAT32_MAX:.3g} (float32); {EXPECTED}") from None
+            raise InvalidInput(f"values must lie within ±{FLOAT32_MAX:.3g} (float32); {EXPECTED}") from None
     if array.ndim != 2:
         hint = ""
         if array.ndim == 1 and array.shape[0] == config.N_FEATURES:
@@ -114,8 +114,8 @@ def features_from_json(obj: object, raw: bytes = b"") -> np.ndarray:
         raise InvalidInput(f"got {columns} columns per row, not {config.N_FEATURES}; {EXPECTED}")
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise InvalidInput(f"NaN or infinite values are not allowed; {EXPECTED}")
-    if np.abs(array).max() > _FLOAT32_MAX:
-        raise InvalidInput(f"values must lie within ±{_FLOAT32_MAX:.3g} (float32); {EXPECTED}")
+    if np.abs(array).max() > FLOAT32_MAX:
+        raise InvalidInput(f"values must lie within ±{FLOAT32_MAX:.3g} (float32); {EXPECTED}")
     return array.astype(np.float32, copy=False)
 
 

@@ -96,7 +96,7 @@ def test_the_service_answers_504_when_a_request_outlasts_its_timeout(short_timeo
         response = http.client.HTTPResponse(sock)
         response.begin()
         assert response.status == 504
-        assert json.loads(response.read()) == f"not answered within {REQUEST_TIMEOUT_S} s"
+        assert json.loads(response.read()) == {"error": f"not answered within {REQUEST_TIMEOUT_S} s"}
 
     prompt = requests.post(f"{short_timeout_server.url}/classify", json=[[0.0] * 7], timeout=10)
     assert prompt.status_code == 200 and prompt.json() in ([0], [1])

@@ -1,0 +1,89 @@
+"""A quiet start: the known warnings silenced one by one, and what a user needs printed.
+
+`bentoml serve` printed about 16 lines of warnings before its URL, the same few from its parent
+process and from each worker: BentoML's deprecation of the legacy API this service is built on
+(``bentoml.io``, ``Runner``, ``bentoml.legacy.Service``; the tutorial's contract needs them), and
+setuptools' notice that ``pkg_resources``, which BentoML's dependency ``fs`` imports, is
+deprecated. Each is ignored by its category, the start of its message and the module it is
+reported from; any other warning, any other deprecation included, still shows.
+
+Then, instead of BentoML's "Starting production HTTP BentoServer ..." line: the URL, the model
+version and the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+# (category, message prefix, module reported from), each a warning seen at every start.
+KNOWN_BENTOML_DEPRECATIONS = (
+    ("`bentoml.io` is deprecated since BentoML v1.4", "bentoml.io"),
+    ("`Runner` is deprecated since BentoML v1.4", "src.service"),
+    ("`bentoml.legacy.Service` is deprecated since BentoML v1.4", "src.service"),
+)
+PKG_RESOURCES_NOTICE = ("pkg_resources is deprecated as an API", "fs")
+# The same filter in PYTHONWARNINGS's syntax (message prefix, category, exact module): `fs` is
+# imported by BentoML's CLI before the service, so only the environment reaches that import.
+# The Makefile exports this for `make serve` and `make lambda-local`.
+PYTHONWARNINGS_ENTRY = f"ignore:{PKG_RESOURCES_NOTICE[0]}:UserWarning:{PKG_RESOURCES_NOTICE[1]}"
+
+
+def quiet_known_warnings() -> None:
+    """Ignore exactly the known warnings in this process, and the pkg_resources notice in the
+    processes it starts (`bentoml serve`'s workers import `fs` before they import the service)."""
+    import re
+
+    # BentoML puts its own filter for its deprecations at the front of the list when this module
+    # is first imported; import it first so that the filters below come before it.
+    from bentoml._internal.utils import BentoMLDeprecationWarning
+
+    for message, module in KNOWN_BENTOML_DEPRECATIONS:
+        warnings.filterwarnings("ignore", message=re.escape(message), category=BentoMLDeprecationWarning,
+                                module=re.escape(module) + r"\Z")
+    message, module = PKG_RESOURCES_NOTICE
+    warnings.filterwarnings("ignore", message=re.escape(message), category=UserWarning,
+                            module=re.escape(module) + r"\Z")
+    entries = [entry for entry in os.environ.get("PYTHONWARNINGS", "").split(",") if entry]
+    if PYTHONWARNINGS_ENTRY not in entries:
+        os.environ["PYTHONWARNINGS"] = ",".join([*entries, PYTHONWARNINGS_ENTRY])
+
+
+def browsable(host: str) -> str:
+    """An address a browser on this machine can open for a server bound to ``host``."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def banner(url: str, model_tag: str, bento_tag: str | None = None) -> str:
+    served = f"model {model_tag}" + (f" (Bento {bento_tag})" if bento_tag else "")
+    return (f"Serving {served} at {url} (Press CTRL+C to quit)\n"
+            f"  page and Try it out: {url}/\n"
+            f"  OpenAPI document:    {url}/docs.json\n"
+            f"  predictions:         POST {url}/classify, POST {url}/predict_proba")
+
+
+class _Announce(logging.Filter):
+    """Rewrites BentoML's start line (logger ``bentoml.serving``) into :func:`banner`."""
+
+    def __init__(self, model_tag: str, bento_tag):
+        super().__init__()
+        self.model_tag, self.bento_tag = model_tag, bento_tag
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Starting production") and isinstance(record.args, tuple) \
+                and len(record.args) == 5:
+            _, _, scheme, host, port = record.args
+            record.msg = banner(f"{scheme}://{browsable(str(host))}:{port}", self.model_tag, self.bento_tag())
+            record.args = ()
+        return True
+
+
+def announce_on_start(model_tag: str, bento_tag=lambda: None) -> None:
+    """Make `bentoml serve`'s start line say where the service, its page and its model are.
+    ``bento_tag`` is called then (the Bento is known only once BentoML has loaded the service)."""
+    logging.getLogger("bentoml.serving").addFilter(_Announce(model_tag, bento_tag))
