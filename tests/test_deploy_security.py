@@ -39,7 +39,7 @@ def test_authentication_is_off_by_default_and_one_setting_away():
         '${contains(local.protected_routes, each.value) ? local.authorization_type : "NONE"}')
     assert route["authorizer_id"] == ('${contains(local.protected_routes, each.value) && var.auth == "jwt" '
                                       '? aws_apigatewayv2_authorizer.jwt[0].id : null}')
-    assert locals_block()["protected_routes"] == '${toset(["POST /classify", "POST /predict_proba"])}'
+    assert locals_block()["protected_routes"] == '${toset(["ANY /classify", "ANY /predict_proba"])}'
     assert map_indexed_by(locals_block()["authorization_type"], "var.auth") == {
         "none": "NONE", "iam": "AWS_IAM", "jwt": "JWT"}
     authorizer = terraform_resources()["aws_apigatewayv2_authorizer.jwt"]

@@ -90,9 +90,12 @@ def all_events() -> dict[str, dict]:
         "largest accepted": largest_event_with_10_kb_of_headers(),
         "one byte more": http_api_v2(largest_accepted_body() + " "),
         "most rows": http_api_v2(MOST_ROWS.tolist(), path="/predict_proba"),
-        **{f"route {method} {path}": http_api_v2([[0.0] * 7] if method == "POST" else "", method=method,
+        **{f"route {method} {path}": http_api_v2([[0.0] * 7] if method != "GET" else "",
+                                                 method="POST" if method == "ANY" else method,
                                                  path=path.replace("{proxy+}", "swagger-ui-bundle.js"))
            for method, path in main_tf_routes()},
+        **{f"route {method} {path} by GET": http_api_v2("", method="GET", path=path)
+           for method, path in main_tf_routes() if method == "ANY"},
         **{f"repeat {n}": http_api_v2([ROWS[0].tolist()]) for n in range(REPEATS)},
     }
     return events
@@ -156,10 +159,13 @@ def test_model_tag_is_exact_in_the_image_and_in_the_handler_tests(lambda_context
 
 def test_every_route_main_tf_declares_is_answered(run):
     routes = main_tf_routes()
-    assert len(routes) >= 6 and {method for method, _ in routes} == {"GET", "POST"}
+    assert len(routes) >= 6 and {method for method, _ in routes} == {"GET", "ANY"}
     for method, path in routes:
         response = run["by_name"][f"route {method} {path}"]
         assert response["statusCode"] == 200, (method, path, response.get("body", "")[:200])
+        if method == "ANY":
+            wrong = run["by_name"][f"route {method} {path} by GET"]
+            assert wrong["statusCode"] == 405 and "error" in json.loads(wrong["body"]), wrong
 
 
 def test_readmes_sample_event_is_answered(run):

@@ -252,10 +252,12 @@ variable "canary_base_version" {
 
 locals {
   jwt_ok = var.auth != "jwt" || (length(var.jwt_issuer) > 0 && length(var.jwt_audience) > 0)
-  # The service's routes. Only these reach the function; /metrics and anything else is answered 404 by API Gateway.
+  # The service's routes. Only these reach the function; anything else is answered 404 by API Gateway.
+  # The prediction routes take any method so that the service itself answers a wrong one with 405
+  # and its error body, as it does locally.
   routes = toset([
-    "POST /classify",
-    "POST /predict_proba",
+    "ANY /classify",
+    "ANY /predict_proba",
     "GET /",
     "GET /docs.json",
     "GET /static_content/{proxy+}",
@@ -263,7 +265,7 @@ locals {
     "GET /readyz",
   ])
   # Health and documentation routes stay public so load balancers and people can reach them.
-  protected_routes   = toset(["POST /classify", "POST /predict_proba"])
+  protected_routes   = toset(["ANY /classify", "ANY /predict_proba"])
   authorization_type = { none = "NONE", iam = "AWS_IAM", jwt = "JWT" }[var.auth]
   # The repository's name is everything after the registry host (it may hold slashes).
   repository_name = regex("^[^/]+/(.+)$", var.image_repository)[0]
