@@ -1,0 +1,46 @@
+"""With tracing off (the default), BentoML's OpenTelemetry middleware is left out of the HTTP app
+(src/server_settings.py); with XGB_TRACING=1 it stays. The BentoML internals this relies on are
+checked first, so a new pinned version that changes them fails here by name."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+
+from tests.conftest import PROJECT_ROOT, base_env
+
+PROBE = (
+    "import json\n"
+    "import src.service as service\n"
+    "names = [m.cls.__name__ for m in service.svc.asgi_app.user_middleware]\n"
+    "print(json.dumps(names))\n"
+)
+
+
+def middleware_names(tracing: bool, model_tag: str) -> list[str]:
+    env = base_env(XGB_MODEL_TAG=model_tag, **({"XGB_TRACING": "1"} if tracing else {}))
+    result = subprocess.run([sys.executable, "-c", PROBE], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_bentoml_adds_the_tracing_middleware_to_every_http_app():
+    from bentoml._internal.server.http_app import HTTPAppFactory
+
+    assert isinstance(HTTPAppFactory.__dict__["middlewares"], property)
+    source = inspect.getsource(HTTPAppFactory.__dict__["middlewares"].fget)
+    assert "Middleware(\n                OpenTelemetryMiddleware," in source
+    assert "excluded_urls=BentoMLContainer.tracing_excluded_urls.get()" in source
+
+
+def test_tracing_off_leaves_it_out_and_keeps_the_services_own(trained):
+    names = middleware_names(False, trained.tag)
+    assert "OpenTelemetryMiddleware" not in names
+    assert {"RequestLog", "RequestTimeout"} <= set(names), names
+
+
+def test_tracing_on_keeps_it(trained):
+    assert "OpenTelemetryMiddleware" in middleware_names(True, trained.tag)
