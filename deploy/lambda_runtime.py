@@ -74,15 +74,21 @@ def dockerfile_instructions(dockerfile: Path) -> list[tuple[str, str]]:
     return found
 
 
+def env_pairs(arguments: str) -> dict[str, str]:
+    """An ENV instruction's variables: ``K=V K2=V2`` (quotes allowed) or the legacy ``K V``."""
+    words = shlex.split(arguments)
+    if "=" not in words[0]:
+        return dict([arguments.split(None, 1)])
+    return dict(word.split("=", 1) for word in words)
+
+
 def dockerfile_env(dockerfile: Path, code_dir: Path) -> dict[str, str]:
     """The image's ENV variables, with the image's code directory replaced by ``code_dir``."""
     env = {}
     for keyword, arguments in dockerfile_instructions(dockerfile):
         if keyword != "ENV":
             continue
-        words = shlex.split(arguments)
-        pairs = [word.split("=", 1) for word in words] if "=" in words[0] else [arguments.split(None, 1)]
-        for name, value in pairs:
+        for name, value in env_pairs(arguments).items():
             if value == IMAGE_CODE_DIR or value.startswith(IMAGE_CODE_DIR + "/"):
                 value = str(code_dir) + value[len(IMAGE_CODE_DIR):]
             env[name] = value

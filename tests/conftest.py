@@ -144,6 +144,23 @@ def task_dir(lambda_context):
 
 
 @pytest.fixture(scope="session")
+def image(lambda_context):
+    """The image's Python environment and a code directory of its own, both through the
+    Dockerfile's steps (the last one writes bytecode into the code directory, which the handler
+    tests' shared copy must not get). Built once for every test that runs the image's environment."""
+    from tests.lambda_harness import build_image_env, precompile, read_only_copy
+
+    root = Path(tempfile.mkdtemp(prefix="lambda-image-env-"))
+    os.chmod(root, 0o755)
+    python = build_image_env(lambda_context, root / "venv")
+    task = read_only_copy(lambda_context)
+    precompile(python, task)
+    yield python, task
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(task.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def server(trained, tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("server"), env={"XGB_MODEL_TAG": trained.tag})
     yield srv

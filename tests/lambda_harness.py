@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from deploy.lambda_runtime import dockerfile_instructions, env_pairs
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 OPERATOR_DIR = PROJECT_ROOT / "deploy" / "aws-lambda-operator"
@@ -71,29 +73,6 @@ def build_context_via_bentoctl(bento_tag: str, bentoctl_home: Path, work: Path) 
 
 # ---------------------------------------------------------------------------- the Dockerfile, replayed
 
-def dockerfile_instructions(dockerfile: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) per instruction: continuation lines joined, comments dropped."""
-    instructions, pending = [], ""
-    for line in dockerfile.read_text().splitlines():
-        if line.strip().startswith("#") or (not pending and not line.strip()):
-            continue
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
-            continue
-        keyword, _, arguments = (pending + line).strip().partition(" ")
-        instructions.append((keyword.upper(), arguments.strip()))
-        pending = ""
-    return instructions
-
-
-def _env_pairs(arguments: str) -> dict:
-    """An ENV instruction's variables: ``K=V K2=V2`` (quotes allowed) or the legacy ``K V``."""
-    words = shlex.split(arguments)
-    if "=" not in words[0]:
-        return {words[0]: arguments.split(None, 1)[1]}
-    return dict(word.split("=", 1) for word in words)
-
-
 def code_dir(dockerfile: Path) -> str:
     """Where the image keeps the code: the destination of the build context's ``app/``."""
     for keyword, arguments in dockerfile_instructions(dockerfile):
@@ -126,7 +105,7 @@ def image_env(dockerfile: Path, mapping: dict[str, Path]) -> dict:
     env = {}
     for keyword, arguments in dockerfile_instructions(dockerfile):
         if keyword == "ENV":
-            env.update({name: _to_local(value, mapping) for name, value in _env_pairs(arguments).items()})
+            env.update({name: _to_local(value, mapping) for name, value in env_pairs(arguments).items()})
     return env
 
 
@@ -156,7 +135,7 @@ def replay_dockerfile(dockerfile: Path, context: Path, python: Path, stage: Path
     env, workdir, code_copied = {}, stage, False
     for keyword, arguments in dockerfile_instructions(dockerfile):
         if keyword == "ENV":
-            env.update(_env_pairs(arguments))
+            env.update(env_pairs(arguments))
         elif keyword == "WORKDIR":
             workdir = Path(_to_local(arguments, mapping))
         elif keyword == "COPY":

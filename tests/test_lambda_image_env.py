@@ -5,12 +5,9 @@ interface client."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,26 +15,11 @@ import pytest
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2
 
-from tests.lambda_harness import (build_image_env, image_command, invoke, lambda_env, precompile,
-                                  read_only_copy, read_only_prefix, site_packages, site_packages_mb)
+from tests.lambda_harness import (image_command, invoke, lambda_env, read_only_prefix, site_packages,
+                                  site_packages_mb)
 from tests.sample_requests import ROWS
 
 MAX_SITE_PACKAGES_MB = 250
-
-
-@pytest.fixture(scope="module")
-def image(lambda_context):
-    """The image's environment and a code directory of its own, both through the Dockerfile's
-    steps (the last one writes bytecode into the code directory, which the handler tests'
-    shared copy must not get)."""
-    root = Path(tempfile.mkdtemp(prefix="lambda-image-env-"))
-    os.chmod(root, 0o755)
-    python = build_image_env(lambda_context, root / "venv")
-    task = read_only_copy(lambda_context)
-    precompile(python, task)
-    yield python, task
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.rmtree(task.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import PROJECT_ROOT
 from tests.lambda_events import http_api_v2
-from tests.lambda_harness import (build_image_env, lambda_env, precompile, read_only_copy, run_read_only,
-                                  site_packages, site_packages_mb)
+from tests.lambda_harness import lambda_env, run_read_only, site_packages, site_packages_mb
 
 SLIM_ENV = PROJECT_ROOT / "deploy" / "aws-lambda-operator" / "aws_lambda_operator" / "image" / "slim_env.py"
 MAX_SITE_PACKAGES_MB = 180
@@ -50,19 +44,6 @@ def test_removes_exactly_what_serving_never_loads(tmp_path):
     slim_env().main(tmp_path)
     assert [name for name in kept if not (tmp_path / name).exists()] == []
     assert [name for name in removed if (tmp_path / name).exists()] == []
-
-
-@pytest.fixture(scope="module")
-def image(lambda_context):
-    """The image's environment and code directory, through the Dockerfile's steps."""
-    root = Path(tempfile.mkdtemp(prefix="lambda-slim-env-"))
-    os.chmod(root, 0o755)
-    python = build_image_env(lambda_context, root / "venv")
-    task = read_only_copy(lambda_context)
-    precompile(python, task)
-    yield python, task
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.rmtree(task.parent, ignore_errors=True)
 
 
 def test_site_packages_fit_in_180_mb(image):
