@@ -9,7 +9,7 @@ TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: setup check-python image-tools data train build forget-missing ready serve test bench deploy rollback destroy clean
+.PHONY: setup check-python image-tools data train build forget-missing ready serve lint format test test-fast bench deploy rollback destroy clean
 
 setup: $(STAMP) $(TOOLS_STAMP)
 
@@ -97,7 +97,17 @@ image-tools:
 	      || { echo "could not install $(IMAGE_TOOLS): run as root, or install them yourself"; exit 1; }; \
 	  fi
 
-test: setup image-tools
+# ruff (settings in ruff.toml): lint and format check. `make format` rewrites the files.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Every test, after the lint. CI runs this (.ci/run).
+test: lint setup image-tools
 	$(PY) -m pytest
 
 # Benchmarks (bench/run.py): writes bench/results.md and bench/results.json.

@@ -32,5 +32,15 @@ for _ in range(repeat):
     module.handler(events[0], None)
     warm.append(time.perf_counter() - t0)
 
-print(json.dumps({"status": first["statusCode"], "body": first["body"], "cold_s": answered - launched_at,
-                  "interpreter_s": started - launched_at, "import_s": imported - started, "warm_s": warm}))
+print(
+    json.dumps(
+        {
+            "status": first["statusCode"],
+            "body": first["body"],
+            "cold_s": answered - launched_at,
+            "interpreter_s": started - launched_at,
+            "import_s": imported - started,
+            "warm_s": warm,
+        }
+    )
+)

@@ -78,6 +78,7 @@ def spread(values: list[float]) -> dict:
 
 # ---------------------------------------------------------------------------- set-up
 
+
 def ensure_model() -> str:
     """Reuse the bench store's model, or generate data and train one."""
     import bentoml
@@ -112,19 +113,22 @@ def body_files(rows: dict[int, np.ndarray]) -> dict[tuple[int, bool], Path]:
 
 # ---------------------------------------------------------------------------- servers
 
+
 class Server:
     def __init__(self, name: str, argv: list[str], env: dict, port: int, first_body: bytes):
         self.name, self.port = name, port
         self.url = f"http://127.0.0.1:{port}"
         self.log = open(WORK / f"{name}.log", "ab")
         started = time.perf_counter()
-        self.process = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.launch_to_first_200_s = self._wait_first_answer(started, first_body)
 
     def post(self, body: bytes, timeout: float = 10) -> tuple[int, bytes]:
-        request = urllib.request.Request(f"{self.url}/classify", data=body,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/classify", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
 
@@ -152,11 +156,27 @@ def start(name: str, tag: str, model_file: Path, first_body: bytes) -> Server:
     port = free_port()
     bentoml_serve = [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if name == "plain":
-        argv = [sys.executable, "-m", "uvicorn", "bench.plain_app:app", "--host", "127.0.0.1", "--port", str(port),
-                "--workers", "1", "--no-access-log", "--log-level", "warning"]
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.plain_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
         return Server(name, argv, {"MODEL_FILE": str(model_file)}, port, first_body)
-    target = {"ours": "src.service:svc", "tutorial": "bench.peers.tutorial_service:svc",
-              "new_style": "bench.peers.new_style_service:Classifier"}[name]
+    target = {
+        "ours": "src.service:svc",
+        "tutorial": "bench.peers.tutorial_service:svc",
+        "new_style": "bench.peers.new_style_service:Classifier",
+    }[name]
     return Server(name, bentoml_serve + [target], {"XGB_MODEL_TAG": tag}, port, first_body)
 
 
@@ -173,6 +193,7 @@ def check_answers(server: Server, body: Path, rows: np.ndarray, booster) -> None
 
 
 # ---------------------------------------------------------------------------- load
+
 
 def machine_busy_s() -> float:
     """CPU seconds the whole machine has been busy (steal included: the host's other guests)."""
@@ -202,12 +223,26 @@ def wrk(url: str, body: Path, concurrency: int, duration: float, server_pid: int
     import resource
 
     assert url.startswith("http://127.0.0.1:"), url
-    argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{duration:g}s", "--timeout", "10s",
-            "-s", str(BENCH_DIR / "post.lua"), f"{url}/classify"]
-    before = (time.monotonic(), machine_busy_s(), tree_cpu_s(server_pid) if server_pid else 0.0,
-              resource.getrusage(resource.RUSAGE_CHILDREN))
-    result = subprocess.run(argv, env={**os.environ, "BODY_FILE": str(body)}, capture_output=True, text=True,
-                            timeout=duration + 60)
+    argv = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{duration:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH_DIR / "post.lua"),
+        f"{url}/classify",
+    ]
+    before = (
+        time.monotonic(),
+        machine_busy_s(),
+        tree_cpu_s(server_pid) if server_pid else 0.0,
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    result = subprocess.run(
+        argv, env={**os.environ, "BODY_FILE": str(body)}, capture_output=True, text=True, timeout=duration + 60
+    )
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, busy = time.monotonic() - before[0], machine_busy_s() - before[1]
     server_cpu = tree_cpu_s(server_pid) - before[2] if server_pid else 0.0
@@ -251,11 +286,18 @@ def measure(server: Server, bodies: dict, duration: float) -> dict:
         attempts: list[dict] = []
         while len(attempts) < MAX_ATTEMPTS and (not attempts or attempts[-1]["other_cores"] > OTHER_LOAD_LIMIT):
             waited = wait_for_quiet()
-            attempts.append({**wrk(server.url, bodies[rows, wrapped], concurrency, duration, server.process.pid),
-                             "waited_s": waited})
+            attempts.append(
+                {
+                    **wrk(server.url, bodies[rows, wrapped], concurrency, duration, server.process.pid),
+                    "waited_s": waited,
+                }
+            )
         cells[label] = {**min(attempts, key=lambda a: a["other_cores"]), "attempts": len(attempts)}
-    return {"launch_to_first_200_s": server.launch_to_first_200_s, "rss_after_warmup_mb": server.rss_mb(),
-            "cells": cells}
+    return {
+        "launch_to_first_200_s": server.launch_to_first_200_s,
+        "rss_after_warmup_mb": server.rss_mb(),
+        "cells": cells,
+    }
 
 
 def soak(server: Server, body: Path, seconds: float) -> dict:
@@ -267,9 +309,14 @@ def soak(server: Server, body: Path, seconds: float) -> dict:
         samples.append(server.rss_mb())
         thread.join(timeout=2)
     after = server.rss_mb()
-    return {"seconds": seconds, "rss_before_mb": before, "rss_after_mb": after, "rss_peak_mb": max(samples + [after]),
-            "growth": after / before - 1,
-            **{k: result[k] for k in ("requests", "errors", "rps", "p99_ms", "server_cores", "other_cores")}}
+    return {
+        "seconds": seconds,
+        "rss_before_mb": before,
+        "rss_after_mb": after,
+        "rss_peak_mb": max(samples + [after]),
+        "growth": after / before - 1,
+        **{k: result[k] for k in ("requests", "errors", "rps", "p99_ms", "server_cores", "other_cores")},
+    }
 
 
 def http_runs(tag: str, model_file: Path, booster, rows: dict, bodies: dict, args) -> tuple[dict, dict]:
@@ -278,7 +325,7 @@ def http_runs(tag: str, model_file: Path, booster, rows: dict, bodies: dict, arg
     soak_result: dict = {}
     order = list(SERVERS)
     for rep in range(args.repeat):
-        for name in order[rep % len(order):] + order[:rep % len(order)]:
+        for name in order[rep % len(order) :] + order[: rep % len(order)]:
             wrapped = SERVERS[name][2]
             server = start(name, tag, model_file, bodies[1, wrapped].read_bytes())
             try:
@@ -295,6 +342,7 @@ def http_runs(tag: str, model_file: Path, booster, rows: dict, bodies: dict, arg
 
 
 # ---------------------------------------------------------------------------- floor
+
 
 def floor(booster, rows: dict, repeat: int, iterations: int = 3000) -> dict:
     out: dict = {}
@@ -315,11 +363,21 @@ def floor(booster, rows: dict, repeat: int, iterations: int = 3000) -> dict:
 
 # ---------------------------------------------------------------------------- Lambda
 
+
 def lambda_runs(repeat: int, cold_runs: int, warm_events: int) -> dict:
     """Our handler and the hand-written one, same image environment, same read-only directory."""
     from tests.lambda_events import http_api_v2
-    from tests.lambda_harness import (bentoml_build, build_context_via_bentoctl, build_image_env, install_operator,
-                                      lambda_env, precompile, read_only_copy, run_read_only, site_packages_mb)
+    from tests.lambda_harness import (
+        bentoml_build,
+        build_context_via_bentoctl,
+        build_image_env,
+        install_operator,
+        lambda_env,
+        precompile,
+        read_only_copy,
+        run_read_only,
+        site_packages_mb,
+    )
 
     tag = bentoml_build()
     work = Path(tempfile.mkdtemp(dir=WORK, prefix="lambda-"))
@@ -335,8 +393,13 @@ def lambda_runs(repeat: int, cold_runs: int, warm_events: int) -> dict:
         size = site_packages_mb(python)
         env = lambda_env(task)
         shutil.copyfile(BENCH_DIR / "peers" / "lambda_handler.py", task / f"{HAND_MODULE}.py")
-        compiled = subprocess.run([str(python), "-c", f"import {HAND_MODULE}"], cwd=task, capture_output=True,
-                                  env={k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}, text=True)
+        compiled = subprocess.run(
+            [str(python), "-c", f"import {HAND_MODULE}"],
+            cwd=task,
+            capture_output=True,
+            env={k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"},
+            text=True,
+        )
         assert compiled.returncode == 0, compiled.stderr[-3000:]
         for path in [task, *task.rglob("*")]:
             path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
@@ -345,8 +408,14 @@ def lambda_runs(repeat: int, cold_runs: int, warm_events: int) -> dict:
         events.chmod(0o644)
 
         def run(module: str, repeat_events: int) -> dict:
-            argv = [str(python), str(BENCH_DIR / "lambda_timing.py"), str(task), module, str(events),
-                    str(repeat_events)]
+            argv = [
+                str(python),
+                str(BENCH_DIR / "lambda_timing.py"),
+                str(task),
+                module,
+                str(events),
+                str(repeat_events),
+            ]
             launched = time.monotonic()
             result = run_read_only(argv + [repr(launched)], task, env)
             assert result.returncode == 0, result.stderr[-3000:]
@@ -357,7 +426,9 @@ def lambda_runs(repeat: int, cold_runs: int, warm_events: int) -> dict:
         handlers = {"ours": "lambda_app", "hand": HAND_MODULE}
         answers = {name: run(module, 0)["body"] for name, module in handlers.items()}  # also warms the page cache
         assert answers["ours"] == answers["hand"], answers
-        figures: dict = {name: {"cold_s": [], "import_s": [], "warm_p50_ms": [], "warm_p99_ms": []} for name in handlers}
+        figures: dict = {
+            name: {"cold_s": [], "import_s": [], "warm_p50_ms": [], "warm_p99_ms": []} for name in handlers
+        }
         for rep in range(repeat):
             colds: dict = {name: [] for name in handlers}
             imports: dict = {name: [] for name in handlers}
@@ -372,10 +443,16 @@ def lambda_runs(repeat: int, cold_runs: int, warm_events: int) -> dict:
                 figures[name]["import_s"].append(statistics.median(imports[name]))
                 figures[name]["warm_p50_ms"].append(statistics.median(warm) * 1000)
                 figures[name]["warm_p99_ms"].append(float(np.percentile(warm, 99)) * 1000)
-            log(f"lambda run {rep + 1}/{repeat}:", {name: {k: round(v[-1], 4) for k, v in f.items()}
-                                                   for name, f in figures.items()})
-        return {"image_env_mb": size, "cold_runs_per_repetition": cold_runs, "warm_events": warm_events,
-                **{name: {key: spread(values) for key, values in f.items()} for name, f in figures.items()}}
+            log(
+                f"lambda run {rep + 1}/{repeat}:",
+                {name: {k: round(v[-1], 4) for k, v in f.items()} for name, f in figures.items()},
+            )
+        return {
+            "image_env_mb": size,
+            "cold_runs_per_repetition": cold_runs,
+            "warm_events": warm_events,
+            **{name: {key: spread(values) for key, values in f.items()} for name, f in figures.items()},
+        }
     finally:
         if task is not None:
             shutil.rmtree(task.parent, ignore_errors=True)
@@ -384,23 +461,36 @@ def lambda_runs(repeat: int, cold_runs: int, warm_events: int) -> dict:
 
 # ---------------------------------------------------------------------------- summary
 
+
 def paired(runs: dict, a: str, b: str, cell: str, key: str) -> dict:
     """``a``'s figure over ``b``'s, repetition by repetition."""
-    return spread([ra["cells"][cell][key] / rb["cells"][cell][key] for ra, rb in zip(runs[a], runs[b])])
+    return spread([ra["cells"][cell][key] / rb["cells"][cell][key] for ra, rb in zip(runs[a], runs[b], strict=True)])
 
 
 def summarise(runs: dict) -> dict:
     out: dict = {}
     for name, reps in runs.items():
-        cells = {cell: {key: spread([r["cells"][cell][key] for r in reps])
-                        for key in ("p50_ms", "p99_ms", "rps", "server_cores", "other_cores", "attempts")}
-                 for cell, _, _ in CELLS}
+        cells = {
+            cell: {
+                key: spread([r["cells"][cell][key] for r in reps])
+                for key in ("p50_ms", "p99_ms", "rps", "server_cores", "other_cores", "attempts")
+            }
+            for cell, _, _ in CELLS
+        }
         errors = sum(r["cells"][cell]["errors"] for r in reps for cell in r["cells"])
-        out[name] = {"cells": cells, "errors": errors,
-                     "launch_to_first_200_s": spread([r["launch_to_first_200_s"] for r in reps]),
-                     "rss_after_warmup_mb": spread([r["rss_after_warmup_mb"] for r in reps])}
-    out["ratios"] = {peer: {cell: {key: paired(runs, "ours", peer, cell, key) for key in ("p50_ms", "p99_ms", "rps")}
-                            for cell, _, _ in CELLS} for peer in PEERS}
+        out[name] = {
+            "cells": cells,
+            "errors": errors,
+            "launch_to_first_200_s": spread([r["launch_to_first_200_s"] for r in reps]),
+            "rss_after_warmup_mb": spread([r["rss_after_warmup_mb"] for r in reps]),
+        }
+    out["ratios"] = {
+        peer: {
+            cell: {key: paired(runs, "ours", peer, cell, key) for key in ("p50_ms", "p99_ms", "rps")}
+            for cell, _, _ in CELLS
+        }
+        for peer in PEERS
+    }
     return out
 
 
@@ -408,10 +498,15 @@ def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     import psutil
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "kernel": platform.release(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def targets(results: dict) -> list[dict]:
@@ -419,8 +514,10 @@ def targets(results: dict) -> list[dict]:
     ratio = s["ratios"]["plain"]
     c1 = {cell: ratio[cell]["p50_ms"] for cell in ("1 row, c=1", "1000 rows, c=1")}
     worst_c1 = max(c1, key=lambda cell: c1[cell]["median"])
-    cold = [o / h for o, h in zip(lam["ours"]["cold_s"]["values"], lam["hand"]["cold_s"]["values"])]
-    warm = [o / h for o, h in zip(lam["ours"]["warm_p50_ms"]["values"], lam["hand"]["warm_p50_ms"]["values"])]
+    cold = [o / h for o, h in zip(lam["ours"]["cold_s"]["values"], lam["hand"]["cold_s"]["values"], strict=True)]
+    warm = [
+        o / h for o, h in zip(lam["ours"]["warm_p50_ms"]["values"], lam["hand"]["warm_p50_ms"]["values"], strict=True)
+    ]
     rows = [
         # name, figures (median, min, max), the figure judged, op, limit, unit
         ("1 row c=32 req/s ≥ 1.3× plain, in every run", ratio["1 row, c=32"]["rps"], "min", "≥", 1.3, "×"),
@@ -432,29 +529,42 @@ def targets(results: dict) -> list[dict]:
         ("image environment ≤ 180 MB", spread([lam["image_env_mb"]]), "median", "≤", 180.0, " MB"),
     ]
     if soak_result:
-        rows.append(("RSS after soak ≤ +20 % of warm-up", spread([soak_result["growth"] * 100]), "median", "≤", 20.0,
-                     " %"))
+        rows.append(
+            ("RSS after soak ≤ +20 % of warm-up", spread([soak_result["growth"] * 100]), "median", "≤", 20.0, " %")
+        )
     out = []
     for name, figure, judged, op, limit, unit in rows:
         value = figure[judged]
         met = value <= limit if op == "≤" else value >= limit
-        out.append({"name": name, "median": figure["median"], "min": figure["min"], "max": figure["max"],
-                    "judged": judged, "limit": limit, "unit": unit, "met": met,
-                    "miss": 0.0 if met else (value / limit - 1 if op == "≤" else 1 - value / limit)})
+        out.append(
+            {
+                "name": name,
+                "median": figure["median"],
+                "min": figure["min"],
+                "max": figure["max"],
+                "judged": judged,
+                "limit": limit,
+                "unit": unit,
+                "met": met,
+                "miss": 0.0 if met else (value / limit - 1 if op == "≤" else 1 - value / limit),
+            }
+        )
     return out
 
 
 # ---------------------------------------------------------------------------- report
 
+
 def fmt(figure: dict, digits: int = 2, unit: str = "") -> str:
-    return (f"{figure['median']:,.{digits}f}{unit} ({figure['min']:,.{digits}f}–{figure['max']:,.{digits}f})")
+    return f"{figure['median']:,.{digits}f}{unit} ({figure['min']:,.{digits}f}–{figure['max']:,.{digits}f})"
 
 
 def markdown(results: dict) -> str:
     m, s, settings = results["machine"], results["summary"], results["settings"]
     names = list(SERVERS)
     lines = [
-        "# Benchmark results", "",
+        "# Benchmark results",
+        "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, kernel {m['kernel']}; "
         f"{m['date']}; load average {m['load_average_at_start'][0]} at the start, "
         f"{results['load_average_at_end'][0]} at the end (the machine is shared: other sessions' tests run beside "
@@ -463,78 +573,143 @@ def markdown(results: dict) -> str:
         f"{settings['repeat']} repetitions, with their range in brackets; each repetition starts every server afresh. "
         f"wrk: one thread, {settings['duration_s']} s per cell, servers and wrk on the same cores. "
         "Ratios are ours over the peer, repetition by repetition (below 1 is faster for p50/p99; above 1 is "
-        "faster for req/s).", "",
+        "faster for req/s).",
+        "",
         "Servers: **plain** bench/plain_app.py (no framework, uvicorn, 1 worker; the practical ceiling); "
         "**tutorial** bench/peers/tutorial_service.py (the tutorial's service, stock XGBoost runner, BentoML defaults; "
         "answers probabilities); **new-style** bench/peers/new_style_service.py (`@bentoml.service`, typed input, "
         f"1 worker); **ours** `bentoml serve src.service:svc` ({m['cores']} workers, one per core, each on its own "
         "SO_REUSEPORT socket). "
-        "Every server's answers are checked against the booster's before it is measured.", "",
+        "Every server's answers are checked against the booster's before it is measured.",
+        "",
     ]
-    for key, title, digits in (("p50_ms", "p50 latency, ms", 2), ("p99_ms", "p99 latency, ms", 2),
-                               ("rps", "Requests per second", 0)):
-        lines += [f"## {title} (POST /classify)", "",
-                  "| cell | " + " | ".join(SERVERS[n][0] for n in names) + " |",
-                  "|---|" + "---|" * len(names)]
+    for key, title, digits in (
+        ("p50_ms", "p50 latency, ms", 2),
+        ("p99_ms", "p99 latency, ms", 2),
+        ("rps", "Requests per second", 0),
+    ):
+        lines += [
+            f"## {title} (POST /classify)",
+            "",
+            "| cell | " + " | ".join(SERVERS[n][0] for n in names) + " |",
+            "|---|" + "---|" * len(names),
+        ]
         for cell, _, _ in CELLS:
             lines.append(f"| {cell} | " + " | ".join(fmt(s[n]["cells"][cell][key], digits) for n in names) + " |")
         lines.append("")
-    lines += ["## CPU during the cells: the server's cores, and other processes' (the machine is shared)", "",
-              f"Each cell starts once other processes use at most {OTHER_LOAD_LIMIT} cores (waiting up to 15 s); a cell "
-              f"during which they used more is measured again, up to {MAX_ATTEMPTS} times, and the attempt with the "
-              "least other load kept. Medians over the repetitions, with the largest other load seen.", "",
-              "| cell | " + " | ".join(SERVERS[n][0] for n in names) + " |",
-              "|---|" + "---|" * len(names)]
+    lines += [
+        "## CPU during the cells: the server's cores, and other processes' (the machine is shared)",
+        "",
+        f"Each cell starts once other processes use at most {OTHER_LOAD_LIMIT} cores (waiting up to 15 s); a cell "
+        f"during which they used more is measured again, up to {MAX_ATTEMPTS} times, and the attempt with the "
+        "least other load kept. Medians over the repetitions, with the largest other load seen.",
+        "",
+        "| cell | " + " | ".join(SERVERS[n][0] for n in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for cell, _, _ in CELLS:
-        lines.append(f"| {cell} | " + " | ".join(
-            f"{s[n]['cells'][cell]['server_cores']['median']:.2f} (other {s[n]['cells'][cell]['other_cores']['median']:.2f}"
-            f", max {s[n]['cells'][cell]['other_cores']['max']:.2f})" for n in names) + " |")
-    lines += ["", "## Ours as a ratio to each peer", "",
-              "| cell | " + " | ".join(f"÷ {SERVERS[p][0]}: p50 / p99 / req/s" for p in PEERS) + " |",
-              "|---|" + "---|" * len(PEERS)]
+        lines.append(
+            f"| {cell} | "
+            + " | ".join(
+                f"{s[n]['cells'][cell]['server_cores']['median']:.2f} "
+                f"(other {s[n]['cells'][cell]['other_cores']['median']:.2f}, "
+                f"max {s[n]['cells'][cell]['other_cores']['max']:.2f})"
+                for n in names
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "## Ours as a ratio to each peer",
+        "",
+        "| cell | " + " | ".join(f"÷ {SERVERS[p][0]}: p50 / p99 / req/s" for p in PEERS) + " |",
+        "|---|" + "---|" * len(PEERS),
+    ]
     for cell, _, _ in CELLS:
-        lines.append(f"| {cell} | " + " | ".join(
-            " / ".join(fmt(s["ratios"][p][cell][k], 2, "×") for k in ("p50_ms", "p99_ms", "rps")) for p in PEERS) + " |")
+        lines.append(
+            f"| {cell} | "
+            + " | ".join(
+                " / ".join(fmt(s["ratios"][p][cell][k], 2, "×") for k in ("p50_ms", "p99_ms", "rps")) for p in PEERS
+            )
+            + " |"
+        )
     fl = results["floor"]
-    lines += ["", f"Floor, in-process `inplace_predict` (no HTTP): 1 row p50 {fmt(fl['1 row']['p50_ms'], 3)} ms, "
-              f"p99 {fmt(fl['1 row']['p99_ms'], 3)} ms; 1000 rows p50 {fmt(fl['1000 rows']['p50_ms'], 3)} ms. "
-              f"Ours at 1 row, c=1: {s['ours']['cells']['1 row, c=1']['p50_ms']['median'] / fl['1 row']['p50_ms']['median']:.1f}× "
-              "the floor's p50.", "",
-              "## Start-up and memory", "",
-              "| | " + " | ".join(SERVERS[n][0] for n in names) + " | ours ÷ " + " / ".join(SERVERS[p][0] for p in PEERS) + " |",
-              "|---|" + "---|" * (len(names) + 1)]
-    for key, label, unit in (("launch_to_first_200_s", "launch → first 200, s", ""),
-                             ("rss_after_warmup_mb", "RSS after warm-up (all processes), MB", "")):
+    lines += [
+        "",
+        f"Floor, in-process `inplace_predict` (no HTTP): 1 row p50 {fmt(fl['1 row']['p50_ms'], 3)} ms, "
+        f"p99 {fmt(fl['1 row']['p99_ms'], 3)} ms; 1000 rows p50 {fmt(fl['1000 rows']['p50_ms'], 3)} ms. "
+        "Ours at 1 row, c=1: "
+        f"{s['ours']['cells']['1 row, c=1']['p50_ms']['median'] / fl['1 row']['p50_ms']['median']:.1f}× "
+        "the floor's p50.",
+        "",
+        "## Start-up and memory",
+        "",
+        "| | "
+        + " | ".join(SERVERS[n][0] for n in names)
+        + " | ours ÷ "
+        + " / ".join(SERVERS[p][0] for p in PEERS)
+        + " |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+    for key, label in (
+        ("launch_to_first_200_s", "launch → first 200, s"),
+        ("rss_after_warmup_mb", "RSS after warm-up (all processes), MB"),
+    ):
         ratios = " / ".join(f"{s['ours'][key]['median'] / s[p][key]['median']:.2f}×" for p in PEERS)
-        lines.append(f"| {label} | " + " | ".join(fmt(s[n][key], 2 if key.endswith("_s") else 0) for n in names)
-                     + f" | {ratios} |")
+        lines.append(
+            f"| {label} | "
+            + " | ".join(fmt(s[n][key], 2 if key.endswith("_s") else 0) for n in names)
+            + f" | {ratios} |"
+        )
     soak_result = results.get("soak")
     if soak_result:
-        lines += ["", f"Soak of ours, {soak_result['seconds']:.0f} s at c=32, 1 row: {soak_result['requests']:,} requests, "
-                  f"{soak_result['errors']} errors, {soak_result['rps']:,.0f} req/s, p99 {soak_result['p99_ms']:.1f} ms; "
-                  f"RSS {soak_result['rss_before_mb']:.0f} MB before, {soak_result['rss_after_mb']:.0f} MB after "
-                  f"(peak {soak_result['rss_peak_mb']:.0f} MB), growth {soak_result['growth'] * 100:+.1f} %; the server "
-                  f"used {soak_result['server_cores']:.2f} cores, other processes {soak_result['other_cores']:.2f}."]
+        lines += [
+            "",
+            f"Soak of ours, {soak_result['seconds']:.0f} s at c=32, 1 row: {soak_result['requests']:,} requests, "
+            f"{soak_result['errors']} errors, {soak_result['rps']:,.0f} req/s, p99 {soak_result['p99_ms']:.1f} ms; "
+            f"RSS {soak_result['rss_before_mb']:.0f} MB before, {soak_result['rss_after_mb']:.0f} MB after "
+            f"(peak {soak_result['rss_peak_mb']:.0f} MB), growth {soak_result['growth'] * 100:+.1f} %; the server "
+            f"used {soak_result['server_cores']:.2f} cores, other processes {soak_result['other_cores']:.2f}.",
+        ]
     errors = {n: s[n]["errors"] for n in names}
     lines += ["", f"Errors and non-2xx answers over all cells: {errors}."]
     lam = results["lambda"]
-    cold_ratio = spread([o / h for o, h in zip(lam["ours"]["cold_s"]["values"], lam["hand"]["cold_s"]["values"])])
-    lines += ["", "## Lambda handler (image environment, read-only code directory)", "",
-              f"Ours (`lambda_app.handler`: Mangum and the BentoML service) and a hand-written handler "
-              f"(bench/peers/lambda_handler.py: no BentoML, the model loaded at import, src/validation.py, one log "
-              f"line per request), in the same environment built from the image's Dockerfile. Cold: launch of a fresh "
-              f"process to its first answer, median of {lam['cold_runs_per_repetition']} processes per repetition, "
-              f"ours and hand-written alternately; warm: {lam['warm_events']} events in one process.", "",
-              "| | ours | hand-written | ours ÷ hand-written |", "|---|---|---|---|",
-              f"| cold start, s | {fmt(lam['ours']['cold_s'])} | {fmt(lam['hand']['cold_s'])} | {fmt(cold_ratio, 2, '×')} |"]
-    for key, label, digits in (("import_s", "of which the handler's import, s", 2),
-                               ("warm_p50_ms", "warm p50 per event, ms", 3), ("warm_p99_ms", "warm p99 per event, ms", 3)):
-        ratio = spread([o / h for o, h in zip(lam["ours"][key]["values"], lam["hand"][key]["values"])])
-        lines.append(f"| {label} | {fmt(lam['ours'][key], digits)} | {fmt(lam['hand'][key], digits)} | "
-                     f"{fmt(ratio, 2, '×')} |")
-    lines += ["", f"Image Python environment (site-packages, with the bytecode the image compiles): "
-              f"{lam['image_env_mb']:.0f} MB.", "",
-              "## Targets", "", "| target | median (range) | judged on | met |", "|---|---|---|---|"]
+    cold_ratio = spread(
+        [o / h for o, h in zip(lam["ours"]["cold_s"]["values"], lam["hand"]["cold_s"]["values"], strict=True)]
+    )
+    lines += [
+        "",
+        "## Lambda handler (image environment, read-only code directory)",
+        "",
+        f"Ours (`lambda_app.handler`: Mangum and the BentoML service) and a hand-written handler "
+        f"(bench/peers/lambda_handler.py: no BentoML, the model loaded at import, src/validation.py, one log "
+        f"line per request), in the same environment built from the image's Dockerfile. Cold: launch of a fresh "
+        f"process to its first answer, median of {lam['cold_runs_per_repetition']} processes per repetition, "
+        f"ours and hand-written alternately; warm: {lam['warm_events']} events in one process.",
+        "",
+        "| | ours | hand-written | ours ÷ hand-written |",
+        "|---|---|---|---|",
+        f"| cold start, s | {fmt(lam['ours']['cold_s'])} | {fmt(lam['hand']['cold_s'])} | {fmt(cold_ratio, 2, '×')} |",
+    ]
+    for key, label, digits in (
+        ("import_s", "of which the handler's import, s", 2),
+        ("warm_p50_ms", "warm p50 per event, ms", 3),
+        ("warm_p99_ms", "warm p99 per event, ms", 3),
+    ):
+        ratio = spread([o / h for o, h in zip(lam["ours"][key]["values"], lam["hand"][key]["values"], strict=True)])
+        lines.append(
+            f"| {label} | {fmt(lam['ours'][key], digits)} | {fmt(lam['hand'][key], digits)} | {fmt(ratio, 2, '×')} |"
+        )
+    lines += [
+        "",
+        f"Image Python environment (site-packages, with the bytecode the image compiles): "
+        f"{lam['image_env_mb']:.0f} MB.",
+        "",
+        "## Targets",
+        "",
+        "| target | median (range) | judged on | met |",
+        "|---|---|---|---|",
+    ]
     for t in results["targets"]:
         digits = 0 if t["unit"] == " MB" else 2
         figure = fmt(t, digits, t["unit"]) if t["min"] != t["max"] else f"{t['median']:.{digits}f}{t['unit']}"
@@ -547,10 +722,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5, help="seconds per wrk cell (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of every cell (default: %(default)s)")
-    parser.add_argument("--soak", type=int, default=60, help="seconds of ours' soak at c=32, 0: none (default: %(default)s)")
-    parser.add_argument("--cold-runs", type=int, default=5,
-                        help="fresh Lambda processes per handler and repetition (default: %(default)s)")
-    parser.add_argument("--warm-events", type=int, default=2000, help="events per warm Lambda run (default: %(default)s)")
+    parser.add_argument(
+        "--soak", type=int, default=60, help="seconds of ours' soak at c=32, 0: none (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--cold-runs",
+        type=int,
+        default=5,
+        help="fresh Lambda processes per handler and repetition (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warm-events", type=int, default=2000, help="events per warm Lambda run (default: %(default)s)"
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="results path without suffix")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -562,10 +745,18 @@ def main(argv=None) -> int:
     tag = ensure_model()
     rows = row_sets()
     bodies = body_files(rows)
-    results: dict = {"command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
-                     "settings": {"duration_s": args.duration, "repeat": args.repeat, "soak_s": args.soak,
-                                  "cold_runs": args.cold_runs, "warm_events": args.warm_events},
-                     "machine": machine(), "model_tag": tag}
+    results: dict = {
+        "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "settings": {
+            "duration_s": args.duration,
+            "repeat": args.repeat,
+            "soak_s": args.soak,
+            "cold_runs": args.cold_runs,
+            "warm_events": args.warm_events,
+        },
+        "machine": machine(),
+        "model_tag": tag,
+    }
     model = bentoml.models.get(tag)
     booster = bentoml.xgboost.load_model(model)
     booster.set_param({"nthread": 1})

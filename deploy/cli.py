@@ -35,7 +35,8 @@ def ensure_operator() -> None:
     if Path(installed["path"]).resolve() != OPERATOR_DIR.resolve():
         raise StepFailed(
             f"bentoctl's {operator_config.OPERATOR_NAME} operator is {installed['path']}, not this repository's",
-            f"run `bentoctl operator remove {operator_config.OPERATOR_NAME}`, then deploy again")
+            f"run `bentoctl operator remove {operator_config.OPERATOR_NAME}`, then deploy again",
+        )
 
 
 def resolve_bento(tag: str) -> dict:
@@ -46,8 +47,10 @@ def resolve_bento(tag: str) -> dict:
     try:
         bento = bentoml.get(tag)
     except NotFound:
-        raise StepFailed(f"Bento {tag} is not in the BentoML store",
-                         "build it: `python -m src.train && bentoml build .` (or `make build`)") from None
+        raise StepFailed(
+            f"Bento {tag} is not in the BentoML store",
+            "build it: `python -m src.train && bentoml build .` (or `make build`)",
+        ) from None
     models = [str(model.tag) for model in bento.info.models]
     if len(models) != 1:
         raise StepFailed(f"Bento {bento.tag} holds {len(models)} models; this deployment serves exactly one")
@@ -64,9 +67,10 @@ def generate_settings(deployment: Deployment) -> None:
     result = run([bentoctl_executable(), "generate", "-f", str(deployment.config_file)], cwd=deployment.workdir)
     after = deployment.values_file.stat().st_mtime_ns if deployment.values_file.exists() else None
     if after is None or after == before:
-        raise StepFailed(f"bentoctl generate did not write {deployment.values_file.name}:\n"
-                         f"{tail(result.stdout + result.stderr)}",
-                         "fix deployment_config.yaml as the message says")
+        raise StepFailed(
+            f"bentoctl generate did not write {deployment.values_file.name}:\n{tail(result.stdout + result.stderr)}",
+            "fix deployment_config.yaml as the message says",
+        )
 
 
 def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None) -> str:
@@ -101,8 +105,10 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
         current = release.live_version(deployment)
         canary = deployment.spec["canary_percent"] > 0 and current is not None
         release.write(deployment, canary_base=current if canary else "")
-        print(f"    live alias serves {current or 'nothing yet'}"
-              + (f"; the new version gets {deployment.spec['canary_percent']} % first" if canary else ""))
+        print(
+            f"    live alias serves {current or 'nothing yet'}"
+            + (f"; the new version gets {deployment.spec['canary_percent']} % first" if canary else "")
+        )
     with step("terraform apply"):
         infrastructure.apply(deployment)
         out = infrastructure.outputs(deployment)
@@ -115,22 +121,28 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
         print(f"    {url}/classify answered {labels}")
     if canary and newest != current:
         bake_canary(deployment, current, newest, out.get("canary_alarms") or [], bake_seconds)
-    print(f"\nDeployed {bento_tag} as version {newest}. POST a JSON 2-D array of "
-          f"{config.N_FEATURES} features to:\n  {url}/classify")
+    print(
+        f"\nDeployed {bento_tag} as version {newest}. POST a JSON 2-D array of "
+        f"{config.N_FEATURES} features to:\n  {url}/classify"
+    )
     return url
 
 
 def bake_canary(deployment: Deployment, base: str, newest: str, alarms: list[str], seconds: float | None) -> None:
     """Watch the alarms while the canary takes its share; promote it, or roll back and fail."""
     seconds = deployment.spec["canary_minutes"] * 60 if seconds is None else seconds
-    with step(f"canary: version {newest} takes {deployment.spec['canary_percent']} %, alarms watched for {seconds:.0f} s"):
+    with step(
+        f"canary: version {newest} takes {deployment.spec['canary_percent']} %, alarms watched for {seconds:.0f} s"
+    ):
         fired = release.bake(deployment, alarms, seconds)
         if fired:
             release.write(deployment, pinned=base)
             infrastructure.apply(deployment)
-            raise StepFailed(f"alarms {fired} fired during the canary: rolled back to version {base}",
-                             f"read the logs (`aws logs tail /aws/lambda/{deployment.name} --since 30m`), fix, "
-                             "then `make deploy` again")
+            raise StepFailed(
+                f"alarms {fired} fired during the canary: rolled back to version {base}",
+                f"read the logs (`aws logs tail /aws/lambda/{deployment.name} --since 30m`), fix, "
+                "then `make deploy` again",
+            )
     with step(f"canary: promote version {newest} to all traffic"):
         release.write(deployment)
         infrastructure.apply(deployment)
@@ -172,15 +184,24 @@ def destroy(deployment: Deployment) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dir", type=Path, default=Path.cwd(),
-                        help="folder with deployment_config.yaml, main.tf and bentoctl.tfvars (default: here)")
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path.cwd(),
+        help="folder with deployment_config.yaml, main.tf and bentoctl.tfvars (default: here)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     deploy_command = commands.add_parser("deploy", help="build, push, apply and call the endpoint")
     deploy_command.add_argument("--bento", default=f"{config.SERVICE_NAME}:latest", help="Bento to deploy")
-    deploy_command.add_argument("--bake-seconds", type=float, default=None,
-                                help="how long a canary is watched (default: canary_minutes from the spec)")
+    deploy_command.add_argument(
+        "--bake-seconds",
+        type=float,
+        default=None,
+        help="how long a canary is watched (default: canary_minutes from the spec)",
+    )
     rollback_command = commands.add_parser("rollback", help="the live alias back to the previous version")
     rollback_command.add_argument("--to", default=None, metavar="VERSION", help="a published version number")
     commands.add_parser("destroy", help="terraform destroy, then delete the image repository")

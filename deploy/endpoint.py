@@ -8,16 +8,19 @@ import time
 import urllib.error
 import urllib.request
 
-from src import config
 from deploy.steps import StepFailed
+from src import config
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 def classify_once(endpoint: str, rows: list, timeout: float) -> tuple[int, str]:
     request = urllib.request.Request(
-        f"{endpoint.rstrip('/')}/classify", data=json.dumps(rows).encode(), method="POST",
-        headers={"Content-Type": "application/json"})
+        f"{endpoint.rstrip('/')}/classify",
+        data=json.dumps(rows).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode()
@@ -44,5 +47,7 @@ def check(endpoint: str, wait_s: float = 90, timeout: float = 35) -> list:
         if (status and status not in RETRY_STATUSES) or time.monotonic() > deadline:
             break
         time.sleep(3)
-    raise StepFailed(f"{endpoint}/classify did not answer the example rows ({last})",
-                     "read the function's logs: `aws logs tail /aws/lambda/<name> --since 10m`")
+    raise StepFailed(
+        f"{endpoint}/classify did not answer the example rows ({last})",
+        "read the function's logs: `aws logs tail /aws/lambda/<name> --since 10m`",
+    )

@@ -16,10 +16,8 @@ import boto3
 from deploy.settings import Deployment, ecr
 from deploy.steps import StepFailed, bentoctl_executable, run, tail
 
-SINGLE_MANIFEST = {"application/vnd.docker.distribution.manifest.v2+json",
-                   "application/vnd.oci.image.manifest.v1+json"}
-INDEX = {"application/vnd.docker.distribution.manifest.list.v2+json",
-         "application/vnd.oci.image.index.v1+json"}
+SINGLE_MANIFEST = {"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json"}
+INDEX = {"application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.oci.image.index.v1+json"}
 # The names Docker and OCI give Lambda's instruction sets.
 OCI_ARCHITECTURE = {"x86_64": "amd64", "arm64": "arm64"}
 BUILD_ENV = {"BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}
@@ -38,14 +36,28 @@ def local_image(bento_tag: str) -> str:
 def build(deployment: Deployment, bento_tag: str) -> str:
     """`bentoctl build` (no push) for the deployment's platform, attestations off; returns the
     local image. bentoctl exits 0 on its own errors, so success is read from what it made."""
-    result = run([bentoctl_executable(), "build", "-b", bento_tag, "-f", str(deployment.config_file),
-                  "--platform", deployment.platform, "--dry-run"],
-                 cwd=deployment.workdir, env=BUILD_ENV)
+    result = run(
+        [
+            bentoctl_executable(),
+            "build",
+            "-b",
+            bento_tag,
+            "-f",
+            str(deployment.config_file),
+            "--platform",
+            deployment.platform,
+            "--dry-run",
+        ],
+        cwd=deployment.workdir,
+        env=BUILD_ENV,
+    )
     output = result.stdout + result.stderr
     name = local_image(bento_tag)
     if f"Created docker image: {name}" not in output:
-        raise StepFailed(f"bentoctl build did not build {name}:\n{tail(output)}",
-                         "fix the error above; `BENTOCTL_DEBUG=true` keeps the build context for a look")
+        raise StepFailed(
+            f"bentoctl build did not build {name}:\n{tail(output)}",
+            "fix the error above; `BENTOCTL_DEBUG=true` keeps the build context for a look",
+        )
     check_local_architecture(name, deployment)
     return name
 
@@ -57,7 +69,8 @@ def check_local_architecture(name: str, deployment: Deployment) -> None:
         raise StepFailed(
             f"image {name} is {platform}, the function is {deployment.architecture} ({deployment.platform})",
             "building for another architecture than the machine's needs QEMU: "
-            "`docker run --privileged --rm tonistiigi/binfmt --install all`")
+            "`docker run --privileged --rm tonistiigi/binfmt --install all`",
+        )
 
 
 def _ecr(deployment: Deployment):
@@ -91,11 +104,13 @@ def repository_url(deployment: Deployment) -> str:
 
 def _manifest(deployment: Deployment, tag: str) -> dict:
     client = _ecr(deployment)
-    answer = client.batch_get_image(repositoryName=deployment.name, imageIds=[{"imageTag": tag}],
-                                    acceptedMediaTypes=sorted(SINGLE_MANIFEST | INDEX))
+    answer = client.batch_get_image(
+        repositoryName=deployment.name, imageIds=[{"imageTag": tag}], acceptedMediaTypes=sorted(SINGLE_MANIFEST | INDEX)
+    )
     if not answer["images"]:
-        raise StepFailed(f"ECR has no image tagged {tag} in {deployment.name}",
-                         "run `make deploy` again; it pushes the image")
+        raise StepFailed(
+            f"ECR has no image tagged {tag} in {deployment.name}", "run `make deploy` again; it pushes the image"
+        )
     return answer["images"][0]
 
 
@@ -105,14 +120,17 @@ def verify(deployment: Deployment, tag: str) -> str:
     manifest = json.loads(image["imageManifest"])
     media_type = image.get("imageManifestMediaType") or manifest.get("mediaType", "")
     if media_type in INDEX or "manifests" in manifest:
-        platforms = sorted("{os}/{architecture}".format(**entry.get("platform", {"os": "?", "architecture": "?"}))
-                           for entry in manifest.get("manifests", []))
+        platforms = sorted(
+            "{os}/{architecture}".format(**entry.get("platform", {"os": "?", "architecture": "?"}))
+            for entry in manifest.get("manifests", [])
+        )
         raise StepFailed(
             f"the pushed image {tag} is a multi-platform index ({', '.join(platforms)}); "
             "Lambda accepts only a single-platform image manifest",
             "build without attestations (`make deploy` sets BUILDX_NO_DEFAULT_ATTESTATIONS=1; with plain "
             "docker, `--provenance=false`), delete the tag with `aws ecr batch-delete-image "
-            f"--repository-name {deployment.name} --image-ids imageTag={tag}`, and deploy again")
+            f"--repository-name {deployment.name} --image-ids imageTag={tag}`, and deploy again",
+        )
     if media_type not in SINGLE_MANIFEST:
         raise StepFailed(f"the pushed image {tag} has media type {media_type!r}, which Lambda does not run")
     return image["imageId"]["imageDigest"]
@@ -124,10 +142,13 @@ def protect(deployment: Deployment, tag: str) -> str:
     protected = ecr.DEPLOYED_PREFIX + tag
     client = _ecr(deployment)
     try:
-        client.put_image(repositoryName=deployment.name, imageManifest=image["imageManifest"],
-                         imageManifestMediaType=image.get("imageManifestMediaType")
-                         or json.loads(image["imageManifest"])["mediaType"],
-                         imageTag=protected)
+        client.put_image(
+            repositoryName=deployment.name,
+            imageManifest=image["imageManifest"],
+            imageManifestMediaType=image.get("imageManifestMediaType")
+            or json.loads(image["imageManifest"])["mediaType"],
+            imageTag=protected,
+        )
     except (client.exceptions.ImageAlreadyExistsException, client.exceptions.ImageTagAlreadyExistsException):
         pass
     return protected

@@ -15,8 +15,7 @@ def init(deployment: Deployment) -> None:
 
 
 def apply(deployment: Deployment, extra: tuple[str, ...] = ()) -> None:
-    run(["terraform", "apply", NO_INPUT, "-auto-approve", f"-var-file={VALUES_FILE}", *extra],
-        cwd=deployment.workdir)
+    run(["terraform", "apply", NO_INPUT, "-auto-approve", f"-var-file={VALUES_FILE}", *extra], cwd=deployment.workdir)
 
 
 def destroy(deployment: Deployment) -> None:

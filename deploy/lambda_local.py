@@ -45,8 +45,15 @@ def is_text(content_type: str | None) -> bool:
     return media_type.startswith("text/") or media_type in TEXT_TYPES
 
 
-def http_event(method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str,
-               request_id: str | None = None, now: float | None = None) -> dict:
+def http_event(
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    request_id: str | None = None,
+    now: float | None = None,
+) -> dict:
     """The payload format 2.0 event API Gateway's HTTP API sends for this request ($default stage)."""
     now = time.time() if now is None else now
     split = urlsplit(target)
@@ -71,8 +78,13 @@ def http_event(method: str, target: str, headers: list[tuple[str, str]], body: b
             "apiId": "local",
             "domainName": host,
             "domainPrefix": host.split(".", 1)[0],
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
-                     "userAgent": lowered.get("user-agent", "")},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
             "requestId": request_id or base64.b64encode(uuid.uuid4().bytes[:10]).decode(),
             "routeKey": "$default",
             "stage": "$default",
@@ -213,16 +225,27 @@ def _handler_class():
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m deploy.lambda_local", description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--bento", help="a Bento in the store, e.g. xgb_classifier:latest: its build context "
-                                        "is made with this repository's operator, as `bentoctl build` makes it")
+    source.add_argument(
+        "--bento",
+        help="a Bento in the store, e.g. xgb_classifier:latest: its build context "
+        "is made with this repository's operator, as `bentoctl build` makes it",
+    )
     source.add_argument("--context", type=Path, help="a build context `bentoctl build` made (its app/ and env/)")
-    parser.add_argument("--python", type=Path, default=Path(sys.executable),
-                        help="the Python the function runs with: the image's environment "
-                             "(make lambda-local builds .venv-lambda); default: this one")
+    parser.add_argument(
+        "--python",
+        type=Path,
+        default=Path(sys.executable),
+        help="the Python the function runs with: the image's environment "
+        "(make lambda-local builds .venv-lambda); default: this one",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
     parser.add_argument("--port", type=int, default=3001, help="default: %(default)s")
-    parser.add_argument("--workdir", type=Path, default=PROJECT_ROOT,
-                        help="where deployment_config.yaml is (timeout, memory, region, env)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=PROJECT_ROOT,
+        help="where deployment_config.yaml is (timeout, memory, region, env)",
+    )
     return parser
 
 
@@ -250,14 +273,20 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     host, port = server.server_address[:2]
     url = f"http://{host}:{port}"
-    print(f"lambda-local: starting the function (lambda_app.handler, {function.python}) from a read-only "
-          f"copy of {context} ...", flush=True)
+    print(
+        f"lambda-local: starting the function (lambda_app.handler, {function.python}) from a read-only "
+        f"copy of {context} ...",
+        flush=True,
+    )
     try:
         function.start()
         function.wait_ready()
-        print(f"lambda-local: the Lambda handler behind API Gateway's payload 2.0 at {url} "
-              f"(Press CTRL+C to quit)\n  page and Try it out: {url}/\n  OpenAPI document:    {url}/docs.json\n"
-              f"  e.g. python -m src.client --url {url}", flush=True)
+        print(
+            f"lambda-local: the Lambda handler behind API Gateway's payload 2.0 at {url} "
+            f"(Press CTRL+C to quit)\n  page and Try it out: {url}/\n  OpenAPI document:    {url}/docs.json\n"
+            f"  e.g. python -m src.client --url {url}",
+            flush=True,
+        )
         server.serve_forever()
     except FunctionError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -38,6 +38,7 @@ IMAGE_CODE_DIR = "/var/task"
 
 # ---------------------------------------------------------------------------- the code and its environment
 
+
 def context_from_bento(bento_tag: str, destination: Path) -> Path:
     """The build context `bentoctl build` makes for ``bento_tag``, written under ``destination``:
     as bentoctl does, the Bento with its models from the store, handed to this repository's
@@ -90,7 +91,7 @@ def dockerfile_env(dockerfile: Path, code_dir: Path) -> dict[str, str]:
             continue
         for name, value in env_pairs(arguments).items():
             if value == IMAGE_CODE_DIR or value.startswith(IMAGE_CODE_DIR + "/"):
-                value = str(code_dir) + value[len(IMAGE_CODE_DIR):]
+                value = str(code_dir) + value[len(IMAGE_CODE_DIR) :]
             env[name] = value
     return env
 
@@ -138,16 +139,20 @@ class FunctionSettings:
     extra_env: dict = field(default_factory=dict)
 
     @classmethod
-    def from_project(cls, workdir: Path) -> "FunctionSettings":
+    def from_project(cls, workdir: Path) -> FunctionSettings:
         import yaml
 
         from deploy.settings import CONFIG_FILE, load
 
         deployment = load(workdir)
         extra = (yaml.safe_load((workdir / CONFIG_FILE).read_text()) or {}).get("env") or {}
-        return cls(name=deployment.name, timeout_s=float(deployment.spec["timeout"]),
-                   memory_mb=int(deployment.spec["memory_size"]), region=deployment.spec["region"],
-                   extra_env={str(k): str(v) for k, v in extra.items()})
+        return cls(
+            name=deployment.name,
+            timeout_s=float(deployment.spec["timeout"]),
+            memory_mb=int(deployment.spec["memory_size"]),
+            region=deployment.spec["region"],
+            extra_env={str(k): str(v) for k, v in extra.items()},
+        )
 
     def lambda_env(self, runtime_api: str) -> dict[str, str]:
         """The variables Lambda sets in the function's environment, and main.tf's."""
@@ -172,6 +177,7 @@ class FunctionSettings:
 
 
 # ---------------------------------------------------------------------------- one invocation
+
 
 class FunctionError(RuntimeError):
     """The invocation failed as Lambda reports it to API Gateway: no result from the handler."""
@@ -292,17 +298,21 @@ class RuntimeApi:
                 if invocation is None:
                     return self._reply(410, b'{"errorMessage": "this runtime was stopped"}')
                 deadline_ms = int((time.time() + api.timeout_s) * 1000)
-                self._reply(200, json.dumps(invocation.event).encode(), {
-                    "Content-Type": "application/json",
-                    "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-                    "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                    "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:local:000000000000:function:local",
-                    "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
-                })
+                self._reply(
+                    200,
+                    json.dumps(invocation.event).encode(),
+                    {
+                        "Content-Type": "application/json",
+                        "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                        "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                        "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:local:000000000000:function:local",
+                        "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
+                    },
+                )
 
             def do_POST(self):
                 body = self._body()
-                parts = self.path[len(RUNTIME_PREFIX):].strip("/").split("/")
+                parts = self.path[len(RUNTIME_PREFIX) :].strip("/").split("/")
                 if parts == ["init", "error"]:
                     api.init_errors.append(body.decode(errors="replace"))
                     return self._reply(202, b'{"status": "OK"}')
@@ -325,6 +335,7 @@ class RuntimeApi:
 
 # ---------------------------------------------------------------------------- the function
 
+
 class LocalFunction:
     """The Lambda function: the image's entry command on the read-only code, one event at a time."""
 
@@ -340,9 +351,11 @@ class LocalFunction:
         return [*read_only_prefix(self.task), str(self.python), "-m", "awslambdaric", "lambda_app.handler"]
 
     def environment(self) -> dict[str, str]:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-               **dockerfile_env(self.task.parent / "Dockerfile", self.task),
-               **self.settings.lambda_env(self.api.address)}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            **dockerfile_env(self.task.parent / "Dockerfile", self.task),
+            **self.settings.lambda_env(self.api.address),
+        }
         env.setdefault("LAMBDA_TASK_ROOT", str(self.task))
         return env
 
@@ -352,8 +365,14 @@ class LocalFunction:
             if self.process is not None and self.process.poll() is None:
                 return
             self.api.new_generation()
-            self.process = subprocess.Popen(self.command(), cwd=self.task, env=self.environment(),
-                                            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.task,
+                env=self.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=self.log,
+                stderr=self.log,
+            )
 
     def wait_ready(self, timeout_s: float = 120) -> None:
         """Wait until the function has started (it asks for its first event); raise if it failed."""

@@ -17,26 +17,33 @@ TERRAFORM_MINIMUM = (1, 3)
 def check_docker() -> str:
     """Docker's client, its buildx plugin and a running engine; returns the engine's version."""
     if shutil.which("docker") is None:
-        raise StepFailed("Docker is not installed or not on PATH",
-                         "install Docker Engine or Docker Desktop (buildx included): https://docs.docker.com/get-docker/")
+        raise StepFailed(
+            "Docker is not installed or not on PATH",
+            "install Docker Engine or Docker Desktop (buildx included): https://docs.docker.com/get-docker/",
+        )
     try:
         run(["docker", "buildx", "version"])
     except StepFailed as error:
-        raise StepFailed(f"Docker's buildx plugin is missing ({error})",
-                         "install the docker-buildx plugin (Docker Desktop ships it)") from None
+        raise StepFailed(
+            f"Docker's buildx plugin is missing ({error})", "install the docker-buildx plugin (Docker Desktop ships it)"
+        ) from None
     try:
         version = run(["docker", "version", "--format", "{{.Server.Version}}"]).stdout.strip()
     except StepFailed as error:
-        raise StepFailed(f"the Docker engine is not reachable ({error})",
-                         "start Docker (Docker Desktop, or `sudo systemctl start docker`) and try again") from None
+        raise StepFailed(
+            f"the Docker engine is not reachable ({error})",
+            "start Docker (Docker Desktop, or `sudo systemctl start docker`) and try again",
+        ) from None
     return version
 
 
 def check_terraform() -> str:
     """Terraform 1.3 or later; returns its version."""
     if shutil.which("terraform") is None:
-        raise StepFailed("Terraform is not installed or not on PATH",
-                         "install Terraform 1.3 or later: https://developer.hashicorp.com/terraform/install")
+        raise StepFailed(
+            "Terraform is not installed or not on PATH",
+            "install Terraform 1.3 or later: https://developer.hashicorp.com/terraform/install",
+        )
     try:
         output = run(["terraform", "version", "-json"]).stdout
     except StepFailed as error:
@@ -55,14 +62,19 @@ def check_aws(region: str) -> str:
     """Credentials that AWS accepts, in a region it knows; returns the caller's ARN."""
     session = boto3.Session(region_name=region)
     if session.get_credentials() is None:
-        raise StepFailed("no AWS credentials found",
-                         "run `aws configure`, or set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+        raise StepFailed(
+            "no AWS credentials found",
+            "run `aws configure`, or set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+        )
     if region not in session.get_available_regions("lambda"):
-        raise StepFailed(f"{region!r} is not an AWS region with Lambda",
-                         "set spec.region in deployment_config.yaml, e.g. us-east-1")
+        raise StepFailed(
+            f"{region!r} is not an AWS region with Lambda", "set spec.region in deployment_config.yaml, e.g. us-east-1"
+        )
     try:
         identity = session.client("sts").get_caller_identity()
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-        raise StepFailed(f"AWS refused the credentials: {error}",
-                         "check `aws sts get-caller-identity`; renew the session or fix AWS_PROFILE") from None
+        raise StepFailed(
+            f"AWS refused the credentials: {error}",
+            "check `aws sts get-caller-identity`; renew the session or fix AWS_PROFILE",
+        ) from None
     return identity["Arn"]

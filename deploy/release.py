@@ -22,7 +22,8 @@ RELEASE_FILE = "release.auto.tfvars.json"
 
 def write(deployment: Deployment, pinned: str = "", canary_base: str = "") -> None:
     (deployment.workdir / RELEASE_FILE).write_text(
-        json.dumps({"pinned_version": pinned, "canary_base_version": canary_base}, indent=2) + "\n")
+        json.dumps({"pinned_version": pinned, "canary_base_version": canary_base}, indent=2) + "\n"
+    )
 
 
 def _lambda(deployment: Deployment):
@@ -47,8 +48,11 @@ def published_versions(deployment: Deployment) -> list[int]:
 
 
 def description(deployment: Deployment, version: str) -> str:
-    return _lambda(deployment).get_function_configuration(
-        FunctionName=deployment.name, Qualifier=version).get("Description", "")
+    return (
+        _lambda(deployment)
+        .get_function_configuration(FunctionName=deployment.name, Qualifier=version)
+        .get("Description", "")
+    )
 
 
 def rollback_target(current: str | None, versions: list[int], wanted: str | None = None) -> str:
@@ -70,8 +74,12 @@ def rollback_target(current: str | None, versions: list[int], wanted: str | None
 def point_alias(deployment: Deployment, version: str) -> float:
     """Move the live alias to ``version`` at once, canary routing removed; returns seconds taken."""
     started = time.monotonic()
-    _lambda(deployment).update_alias(FunctionName=deployment.name, Name=ALIAS, FunctionVersion=version,
-                                     RoutingConfig={"AdditionalVersionWeights": {}})
+    _lambda(deployment).update_alias(
+        FunctionName=deployment.name,
+        Name=ALIAS,
+        FunctionVersion=version,
+        RoutingConfig={"AdditionalVersionWeights": {}},
+    )
     return time.monotonic() - started
 
 

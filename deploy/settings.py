@@ -17,7 +17,8 @@ if str(OPERATOR_DIR) not in sys.path:
     sys.path.insert(0, str(OPERATOR_DIR))
 
 import operator_config  # noqa: E402
-from aws_lambda_operator import ecr, terraform  # noqa: E402
+
+from aws_lambda_operator import terraform  # noqa: E402
 
 VALUES_FILE = terraform.VALUES_FILE
 # The Lambda alias clients reach (main.tf's local.alias_name).

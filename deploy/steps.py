@@ -39,22 +39,36 @@ def step(name: str):
     print(f"    done in {time.monotonic() - started:.1f} s", flush=True)
 
 
-def run(argv: list[str], *, cwd: Path | None = None, env: dict | None = None, stdin: str | None = None,
-        capture: bool = True, timeout: float = 3600) -> subprocess.CompletedProcess:
+def run(
+    argv: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    stdin: str | None = None,
+    capture: bool = True,
+    timeout: float = 3600,
+) -> subprocess.CompletedProcess:
     """Run a program; a missing program or a non-zero exit becomes a StepFailed."""
     if shutil.which(argv[0]) is None:
         raise StepFailed(f"`{argv[0]}` is not installed or not on PATH")
     try:
         result = subprocess.run(
-            argv, cwd=cwd, env={**os.environ, **(env or {})}, input=stdin, text=True, timeout=timeout,
-            stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None,
+            argv,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            input=stdin,
+            text=True,
+            timeout=timeout,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.PIPE if capture else None,
         )
     except subprocess.TimeoutExpired:
         raise StepFailed(f"`{' '.join(argv[:3])}` did not finish within {timeout:.0f} s") from None
     if result.returncode != 0:
         output = ((result.stdout or "") + (result.stderr or "")).strip()
-        raise StepFailed(f"`{' '.join(argv[:3])}` exited with {result.returncode}"
-                         + (f":\n{tail(output)}" if output else ""))
+        raise StepFailed(
+            f"`{' '.join(argv[:3])}` exited with {result.returncode}" + (f":\n{tail(output)}" if output else "")
+        )
     return result
 
 

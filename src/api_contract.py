@@ -38,7 +38,7 @@ DOCS_TAG = "Documentation"
 # An example message per status, as the service words it.
 ERROR_EXAMPLES = {
     400: f"got 8 columns per row, not {config.N_FEATURES}; expected a JSON 2-D array of numbers with "
-         f"{config.N_FEATURES} columns (...)",
+    f"{config.N_FEATURES} columns (...)",
     404: "no such path: '/predict'; the service answers POST /classify and POST /predict_proba (...)",
     405: "'/classify' does not take GET; it takes POST",
     413: f"got {config.MAX_ROWS + 1} rows; at most {config.MAX_ROWS} rows per request (...)",
@@ -51,8 +51,10 @@ ERROR_STATUSES = {
     400: "The body is not a JSON 2-D array of numbers with the expected width (the message says what was found).",
     404: "No such path (the message lists the paths the service answers).",
     405: "The path exists but does not take this method; the `Allow` header lists those it takes.",
-    413: (f"The body is over {config.MAX_BODY_BYTES:,} bytes (AWS Lambda's 6 MB event limit less room for "
-          f"headers) or has over {config.MAX_ROWS:,} rows."),
+    413: (
+        f"The body is over {config.MAX_BODY_BYTES:,} bytes (AWS Lambda's 6 MB event limit less room for "
+        f"headers) or has over {config.MAX_ROWS:,} rows."
+    ),
     415: "The content type is not `application/json`.",
     500: "The service failed; its log has the details.",
     503: "Not ready yet: the model is still loading.",
@@ -73,7 +75,7 @@ class ModelFacts:
     num_boost_round: int | None = None
 
     @classmethod
-    def from_model(cls, model) -> "ModelFacts":
+    def from_model(cls, model) -> ModelFacts:
         meta = dict(model.info.metadata or {})
         created = model.info.creation_time
         return cls(
@@ -100,13 +102,16 @@ yaml.add_representer(OpenApiDocument, lambda dumper, document: dumper.represent_
 
 # ---------------------------------------------------------------------------- schemas
 
+
 def feature_rows_schema() -> dict:
     """The request body: what :func:`src.validation.parse_features` accepts, as JSON Schema."""
     return {
         "type": "array",
-        "description": (f"Rows of features, one row per sample: 1 to {config.MAX_ROWS:,} rows, each exactly "
-                        f"{config.N_FEATURES} finite numbers ({', '.join(config.FEATURE_NAMES)}), "
-                        f"each within ±{FLOAT32_MAX:.4g} (float32)."),
+        "description": (
+            f"Rows of features, one row per sample: 1 to {config.MAX_ROWS:,} rows, each exactly "
+            f"{config.N_FEATURES} finite numbers ({', '.join(config.FEATURE_NAMES)}), "
+            f"each within ±{FLOAT32_MAX:.4g} (float32)."
+        ),
         "minItems": 1,
         "maxItems": config.MAX_ROWS,
         "items": {
@@ -127,8 +132,10 @@ def _example_rows() -> list:
 def labels_schema() -> dict:
     return {
         "type": "array",
-        "description": (f"One class label per row, in the rows' order: 1 when the probability of class 1 is "
-                        f"at least {config.DECISION_THRESHOLD}, else 0."),
+        "description": (
+            f"One class label per row, in the rows' order: 1 when the probability of class 1 is "
+            f"at least {config.DECISION_THRESHOLD}, else 0."
+        ),
         "minItems": 1,
         "maxItems": config.MAX_ROWS,
         "items": {"type": "integer", "enum": [0, 1]},
@@ -174,13 +181,17 @@ def _component_responses() -> dict:
     for status, text in ERROR_STATUSES.items():
         headers = _model_header()
         if status == 405:
-            headers["Allow"] = {"description": "The methods the path takes.", "required": True,
-                                "schema": {"type": "string"}}
+            headers["Allow"] = {
+                "description": "The methods the path takes.",
+                "required": True,
+                "schema": {"type": "string"},
+            }
         responses[f"Error{status}"] = {
             "description": f"{HTTPStatus(status).phrase}. {text}",
             "headers": headers,
-            "content": {ERROR_CONTENT_TYPE: {"schema": _ref("schemas", "Error"),
-                                             "example": {"error": ERROR_EXAMPLES[status]}}},
+            "content": {
+                ERROR_CONTENT_TYPE: {"schema": _ref("schemas", "Error"), "example": {"error": ERROR_EXAMPLES[status]}}
+            },
         }
     return responses
 
@@ -190,11 +201,18 @@ _ANY_PATH = (404, 405, 500, 504)
 
 
 def _get(operation_id: str, summary: str, description: str, content: dict, tag: str, statuses=_ANY_PATH) -> dict:
-    return {"get": {
-        "tags": [tag], "summary": summary, "description": description, "operationId": operation_id,
-        "responses": {"200": {"description": "OK", "headers": _model_header(), "content": content},
-                      **_error_responses(*statuses)},
-    }}
+    return {
+        "get": {
+            "tags": [tag],
+            "summary": summary,
+            "description": description,
+            "operationId": operation_id,
+            "responses": {
+                "200": {"description": "OK", "headers": _model_header(), "content": content},
+                **_error_responses(*statuses),
+            },
+        }
+    }
 
 
 def _plain(spec: dict) -> dict:
@@ -203,29 +221,30 @@ def _plain(spec: dict) -> dict:
 
 
 def _prediction_path(name: str, api, summary: str, description: str, answer_schema: str) -> dict:
-    return {"post": {
-        "tags": [PREDICTION_TAG],
-        "summary": summary,
-        "description": description,
-        "operationId": name,
-        "x-bentoml-name": name,
-        "requestBody": {
-            "required": True,
-            "description": "Content-Type: application/json.",
-            "content": {"application/json": {"schema": _ref("schemas", "FeatureRows"),
-                                             "example": _example_rows()}},
-            "x-bentoml-io-descriptor": _plain(api.input.to_spec()),
-        },
-        "responses": {
-            "200": {
-                "description": "One answer per row.",
-                "headers": _model_header(),
-                "content": {"application/json": {"schema": _ref("schemas", answer_schema)}},
-                "x-bentoml-io-descriptor": _plain(api.output.to_spec()),
+    return {
+        "post": {
+            "tags": [PREDICTION_TAG],
+            "summary": summary,
+            "description": description,
+            "operationId": name,
+            "x-bentoml-name": name,
+            "requestBody": {
+                "required": True,
+                "description": "Content-Type: application/json.",
+                "content": {"application/json": {"schema": _ref("schemas", "FeatureRows"), "example": _example_rows()}},
+                "x-bentoml-io-descriptor": _plain(api.input.to_spec()),
             },
-            **_error_responses(400, 404, 405, 413, 415, 500, 504),
-        },
-    }}
+            "responses": {
+                "200": {
+                    "description": "One answer per row.",
+                    "headers": _model_header(),
+                    "content": {"application/json": {"schema": _ref("schemas", answer_schema)}},
+                    "x-bentoml-io-descriptor": _plain(api.output.to_spec()),
+                },
+                **_error_responses(400, 404, 405, 413, 415, 500, 504),
+            },
+        }
+    }
 
 
 def document(svc, model: ModelFacts, bento_tag: str | None = None) -> dict:
@@ -233,24 +252,58 @@ def document(svc, model: ModelFacts, bento_tag: str | None = None) -> dict:
     text = "text/plain"
     paths = {
         "/classify": _prediction_path(
-            "classify", svc.apis["classify"], "Class label (0 or 1) per row",
+            "classify",
+            svc.apis["classify"],
+            "Class label (0 or 1) per row",
             f"Answers 1 for a row whose probability of class 1 is at least {config.DECISION_THRESHOLD}, "
-            "else 0. " + _BODY_SENTENCE, "Labels"),
+            "else 0. " + _BODY_SENTENCE,
+            "Labels",
+        ),
         "/predict_proba": _prediction_path(
-            "predict_proba", svc.apis["predict_proba"], "Probability of class 1 per row",
-            "Answers the probability of class 1 for each row, in [0, 1]. " + _BODY_SENTENCE, "Probabilities"),
-        "/": _get("page", "This page", "The service page (Swagger UI) for this document.",
-                  {"text/html": {"schema": {"type": "string"}}}, DOCS_TAG),
-        "/docs.json": _get("openapi_document", "This document", "The OpenAPI document the page shows.",
-                           {"application/json": {"schema": {"type": "object"}}}, DOCS_TAG),
-        "/livez": _get("livez", "Liveness", "200 while the server process runs.",
-                       {text: {"schema": {"type": "string"}}}, HEALTH_TAG),
-        "/readyz": _get("readyz", "Readiness", "200 once the model is loaded and the service takes requests.",
-                        {text: {"schema": {"type": "string"}}}, HEALTH_TAG, statuses=(*_ANY_PATH, 503)),
+            "predict_proba",
+            svc.apis["predict_proba"],
+            "Probability of class 1 per row",
+            "Answers the probability of class 1 for each row, in [0, 1]. " + _BODY_SENTENCE,
+            "Probabilities",
+        ),
+        "/": _get(
+            "page",
+            "This page",
+            "The service page (Swagger UI) for this document.",
+            {"text/html": {"schema": {"type": "string"}}},
+            DOCS_TAG,
+        ),
+        "/docs.json": _get(
+            "openapi_document",
+            "This document",
+            "The OpenAPI document the page shows.",
+            {"application/json": {"schema": {"type": "object"}}},
+            DOCS_TAG,
+        ),
+        "/livez": _get(
+            "livez",
+            "Liveness",
+            "200 while the server process runs.",
+            {text: {"schema": {"type": "string"}}},
+            HEALTH_TAG,
+        ),
+        "/readyz": _get(
+            "readyz",
+            "Readiness",
+            "200 once the model is loaded and the service takes requests.",
+            {text: {"schema": {"type": "string"}}},
+            HEALTH_TAG,
+            statuses=(*_ANY_PATH, 503),
+        ),
     }
     if config.SERVER_METRICS:
-        paths["/metrics"] = _get("metrics", "Prometheus metrics", "Served while XGB_SERVER_METRICS is on.",
-                                 {text: {"schema": {"type": "string"}}}, HEALTH_TAG)
+        paths["/metrics"] = _get(
+            "metrics",
+            "Prometheus metrics",
+            "Served while XGB_SERVER_METRICS is on.",
+            {text: {"schema": {"type": "string"}}},
+            HEALTH_TAG,
+        )
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -266,22 +319,33 @@ def document(svc, model: ModelFacts, bento_tag: str | None = None) -> dict:
         ],
         "paths": paths,
         "components": {
-            "schemas": {"FeatureRows": feature_rows_schema(), "Labels": labels_schema(),
-                        "Probabilities": probabilities_schema(), "Error": error_schema()},
+            "schemas": {
+                "FeatureRows": feature_rows_schema(),
+                "Labels": labels_schema(),
+                "Probabilities": probabilities_schema(),
+                "Error": error_schema(),
+            },
             "responses": _component_responses(),
-            "headers": {"ModelVersion": {
-                "description": "The model version that answered (on every answer, errors included).",
-                "required": True, "schema": {"type": "string"}}},
+            "headers": {
+                "ModelVersion": {
+                    "description": "The model version that answered (on every answer, errors included).",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            },
         },
     }
 
 
-_BODY_SENTENCE = (f"Body: a JSON 2-D array of 1 to {config.MAX_ROWS:,} rows of {config.N_FEATURES} numbers "
-                  f"({config.FEATURE_NAMES[0]} … {config.FEATURE_NAMES[-1]}), e.g. "
-                  f"`{json.dumps(config.EXAMPLE_ROWS)}`.")
+_BODY_SENTENCE = (
+    f"Body: a JSON 2-D array of 1 to {config.MAX_ROWS:,} rows of {config.N_FEATURES} numbers "
+    f"({config.FEATURE_NAMES[0]} … {config.FEATURE_NAMES[-1]}), e.g. "
+    f"`{json.dumps(config.EXAMPLE_ROWS)}`."
+)
 
 
 # ---------------------------------------------------------------------------- the page's words
+
 
 def title() -> str:
     """The document's title: the service's name, which BentoML's client reads as a Service name
@@ -391,6 +455,7 @@ def page(model: ModelFacts) -> bytes:
 
 # ---------------------------------------------------------------------------- the middleware
 
+
 def _error_message(status: int, body: bytes, content_type: str, scope, allow: str) -> str | None:
     """The message for an error answer, or None when ``body`` already is ``{"error": ...}``."""
     refusal = scope.get(request_log.REFUSAL)
@@ -408,9 +473,11 @@ def _error_message(status: int, body: bytes, content_type: str, scope, allow: st
     method, path = scope.get("method", ""), scope.get("path", "")
     shown = repr(path[:200])
     if status == 404:
-        return (f"no such path: {shown}; the service answers POST /classify and POST /predict_proba "
-                "(a JSON 2-D array of features), GET / (its page), GET /docs.json (its OpenAPI document), "
-                "GET /livez and GET /readyz")
+        return (
+            f"no such path: {shown}; the service answers POST /classify and POST /predict_proba "
+            "(a JSON 2-D array of features), GET / (its page), GET /docs.json (its OpenAPI document), "
+            "GET /livez and GET /readyz"
+        )
     if status == 405:
         return f"{shown} does not take {method}; it takes {allow or 'no other method'}"
     text = body.decode("utf-8", "replace").strip()
@@ -466,16 +533,14 @@ class ContractMiddleware:
             raise
 
     async def _send_page(self, scope, send):
-        headers = [(b"content-type", b"text/html; charset=utf-8"),
-                   (b"content-length", str(len(self.page)).encode())]
+        headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(self.page)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else self.page})
 
     async def _send_error(self, scope, send, start: dict, body: bytes):
         headers = [(name, value) for name, value in start.get("headers", ())]
         found = {name.lower(): value.decode("latin-1") for name, value in headers}
-        message = _error_message(start["status"], body, found.get(b"content-type", ""), scope,
-                                 found.get(b"allow", ""))
+        message = _error_message(start["status"], body, found.get(b"content-type", ""), scope, found.get(b"allow", ""))
         if message is None:  # already the contract's shape
             await send(start)
             return await send({"type": "http.response.body", "body": body})
@@ -485,7 +550,10 @@ class ContractMiddleware:
     @staticmethod
     async def _send_json(scope, send, status: int, headers: list, message: str):
         payload = json.dumps({"error": message}, ensure_ascii=False).encode()
-        headers = [*headers, (b"content-type", ERROR_CONTENT_TYPE.encode()),
-                   (b"content-length", str(len(payload)).encode())]
+        headers = [
+            *headers,
+            (b"content-type", ERROR_CONTENT_TYPE.encode()),
+            (b"content-length", str(len(payload)).encode()),
+        ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else payload})

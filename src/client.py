@@ -77,8 +77,7 @@ def error_message(body: bytes) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m src.client", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="http://127.0.0.1:3000",
-                        help="base URL of the API (default: %(default)s)")
+    parser.add_argument("--url", default="http://127.0.0.1:3000", help="base URL of the API (default: %(default)s)")
     parser.add_argument("--csv", type=Path, help="CSV with feature_0..feature_6 columns")
     parser.add_argument("--rows", type=int, default=5, help="how many rows to send (default: %(default)s)")
     parser.add_argument("--endpoint", choices=ENDPOINTS, default="classify")
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ApiError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for row, answer in zip(rows, answers):
+    for row, answer in zip(rows, answers, strict=True):
         print(f"{json.dumps(row)} -> {answer}")
     return 0
 

@@ -46,6 +46,7 @@ MAX_BODY_BYTES = LAMBDA_PAYLOAD_LIMIT_BYTES - EVENT_ENVELOPE_BYTES
 # The answer has the same 6 MB limit; a row's probability takes up to ~26 bytes of JSON.
 MAX_ROWS = 100_000
 
+
 # Server settings (src/server_settings.py explains each). Off by default: they cost more per request
 # than the model does. Set XGB_ACCESS_LOG=1 to log every request.
 def _flag(name: str) -> bool:

@@ -8,11 +8,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers or in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn import metrics as skm
 
-from src import config  # noqa: E402
+from src import config
 
 
 def compute_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:

@@ -33,9 +33,7 @@ def make_dataset(n_rows: int = config.N_ROWS, seed: int = config.DEFAULT_SEED) -
     return frame
 
 
-def write_dataset(
-    path: Path = config.DATA_PATH, n_rows: int = config.N_ROWS, seed: int = config.DEFAULT_SEED
-) -> Path:
+def write_dataset(path: Path = config.DATA_PATH, n_rows: int = config.N_ROWS, seed: int = config.DEFAULT_SEED) -> Path:
     """Generate the data set and write it to ``path`` atomically.
 
     The file is written beside its destination and renamed into place, so an interrupted run
@@ -75,12 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m src.generate_data",
         description="Write a seeded synthetic binary-classification data set as CSV.",
     )
-    parser.add_argument("--rows", type=_whole_number(2, 10**8, "at least 2 rows (and at most 10**8)"), default=config.N_ROWS,
-                        help="number of rows (default: %(default)s)")
-    parser.add_argument("--seed", type=_whole_number(0, 2**32 - 1, "a seed between 0 and 2**32 - 1"), default=config.DEFAULT_SEED,
-                        help="random seed; the same seed writes the same file (default: %(default)s)")
-    parser.add_argument("--output", type=Path, default=config.DATA_PATH,
-                        help="CSV file to write (default: data/data.csv)")
+    parser.add_argument(
+        "--rows",
+        type=_whole_number(2, 10**8, "at least 2 rows (and at most 10**8)"),
+        default=config.N_ROWS,
+        help="number of rows (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_whole_number(0, 2**32 - 1, "a seed between 0 and 2**32 - 1"),
+        default=config.DEFAULT_SEED,
+        help="random seed; the same seed writes the same file (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=config.DATA_PATH, help="CSV file to write (default: data/data.csv)"
+    )
     return parser
 
 

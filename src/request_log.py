@@ -31,8 +31,7 @@ ROWS = "xgb.rows"
 REFUSAL = "xgb.refusal"
 
 # After time, level and message; api_request_id (Lambda) and error (a refusal) only when they apply.
-FIELDS = ("request_id", "method", "route", "status", "rows", "latency_ms", "model_version",
-          "api_request_id", "error")
+FIELDS = ("request_id", "method", "route", "status", "rows", "latency_ms", "model_version", "api_request_id", "error")
 _MAX_TEXT = 300  # a refusal reason or a path is cut here: both may echo what the client sent
 
 _stream = sys.stdout  # None: through `logging`

@@ -147,9 +147,12 @@ def _worker_takes_its_own_socket() -> None:
     except OSError:
         return
     with inherited:
-        if (inherited.type != socket.SOCK_STREAM or inherited.family not in (socket.AF_INET, socket.AF_INET6)
-                or inherited.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
-                or not inherited.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)):
+        if (
+            inherited.type != socket.SOCK_STREAM
+            or inherited.family not in (socket.AF_INET, socket.AF_INET6)
+            or inherited.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+            or not inherited.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        ):
             return
         try:
             with socket.socket(inherited.family, socket.SOCK_STREAM) as own:
@@ -159,7 +162,8 @@ def _worker_takes_its_own_socket() -> None:
                 os.dup2(own.fileno(), fd)
         except OSError as error:
             logging.getLogger(__name__).warning(
-                "this worker shares the server's socket (no socket of its own: %s)", error)
+                "this worker shares the server's socket (no socket of its own: %s)", error
+            )
 
 
 class _DropTracebacksOf(logging.Filter):

@@ -27,9 +27,9 @@ import functools
 import os
 from http import HTTPStatus
 
+import bentoml
 import numpy as np
 
-import bentoml
 from src.startup import announce_on_start, quiet_known_warnings
 
 quiet_known_warnings()  # before the imports and calls below that warn
@@ -39,7 +39,10 @@ from bentoml.io import NumpyNdarray  # noqa: E402
 
 from src import api_contract, config, request_log  # noqa: E402
 from src.server_settings import (  # noqa: E402
-    RequestTimeout, freeze_long_lived_objects, quiet_refusals, tune_bentoml_server,
+    RequestTimeout,
+    freeze_long_lived_objects,
+    quiet_refusals,
+    tune_bentoml_server,
 )
 from src.validation import InvalidInput, check_body_size, check_content_type, parse_features  # noqa: E402
 
@@ -118,8 +121,11 @@ quiet_refusals(RequestRejected)
 model_ref = _load_model_ref()
 MODEL_VERSION = str(model_ref.tag)  # exact, even when config.MODEL_TAG says :latest
 runner = bentoml.legacy.Runner(
-    BoosterRunnable, name=config.MODEL_NAME, models=[model_ref],
-    runnable_init_params={"model": model_ref}, embedded=True,
+    BoosterRunnable,
+    name=config.MODEL_NAME,
+    models=[model_ref],
+    runnable_init_params={"model": model_ref},
+    embedded=True,
 )
 MODEL_FACTS = api_contract.ModelFacts.from_model(model_ref)
 

@@ -40,11 +40,13 @@ def quiet_known_warnings() -> None:
     from bentoml._internal.utils import BentoMLDeprecationWarning
 
     for message, module in KNOWN_BENTOML_DEPRECATIONS:
-        warnings.filterwarnings("ignore", message=re.escape(message), category=BentoMLDeprecationWarning,
-                                module=re.escape(module) + r"\Z")
+        warnings.filterwarnings(
+            "ignore", message=re.escape(message), category=BentoMLDeprecationWarning, module=re.escape(module) + r"\Z"
+        )
     message, module = PKG_RESOURCES_NOTICE
-    warnings.filterwarnings("ignore", message=re.escape(message), category=UserWarning,
-                            module=re.escape(module) + r"\Z")
+    warnings.filterwarnings(
+        "ignore", message=re.escape(message), category=UserWarning, module=re.escape(module) + r"\Z"
+    )
     entries = [entry for entry in os.environ.get("PYTHONWARNINGS", "").split(",") if entry]
     if PYTHONWARNINGS_ENTRY not in entries:
         os.environ["PYTHONWARNINGS"] = ",".join([*entries, PYTHONWARNINGS_ENTRY])
@@ -61,10 +63,12 @@ def browsable(host: str) -> str:
 
 def banner(url: str, model_tag: str, bento_tag: str | None = None) -> str:
     served = f"model {model_tag}" + (f" (Bento {bento_tag})" if bento_tag else "")
-    return (f"Serving {served} at {url} (Press CTRL+C to quit)\n"
-            f"  page and Try it out: {url}/\n"
-            f"  OpenAPI document:    {url}/docs.json\n"
-            f"  predictions:         POST {url}/classify, POST {url}/predict_proba")
+    return (
+        f"Serving {served} at {url} (Press CTRL+C to quit)\n"
+        f"  page and Try it out: {url}/\n"
+        f"  OpenAPI document:    {url}/docs.json\n"
+        f"  predictions:         POST {url}/classify, POST {url}/predict_proba"
+    )
 
 
 class _Announce(logging.Filter):
@@ -75,8 +79,11 @@ class _Announce(logging.Filter):
         self.model_tag, self.bento_tag = model_tag, bento_tag
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith("Starting production") and isinstance(record.args, tuple) \
-                and len(record.args) == 5:
+        if (
+            str(record.msg).startswith("Starting production")
+            and isinstance(record.args, tuple)
+            and len(record.args) == 5
+        ):
             _, _, scheme, host, port = record.args
             record.msg = banner(f"{scheme}://{browsable(str(host))}:{port}", self.model_tag, self.bento_tag())
             record.args = ()

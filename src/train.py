@@ -122,16 +122,26 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m src.train",
         description="Train the XGBoost classifier and save a new version to the BentoML model store.",
     )
-    parser.add_argument("--data", type=Path, default=config.DATA_PATH,
-                        help="training CSV (default: data/data.csv)")
-    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
-                        help="boosting rounds (default: %(default)s)")
-    parser.add_argument("--validation-fraction", type=float, default=DEFAULT_VALIDATION_FRACTION,
-                        help="share of rows held out for validation (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED,
-                        help="seed for the split and the booster (default: %(default)s)")
-    parser.add_argument("--report-dir", type=Path, default=config.REPORTS_DIR,
-                        help="where metrics.json and the plots go (default: reports/)")
+    parser.add_argument("--data", type=Path, default=config.DATA_PATH, help="training CSV (default: data/data.csv)")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="boosting rounds (default: %(default)s)")
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=DEFAULT_VALIDATION_FRACTION,
+        help="share of rows held out for validation (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=config.DEFAULT_SEED,
+        help="seed for the split and the booster (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=config.REPORTS_DIR,
+        help="where metrics.json and the plots go (default: reports/)",
+    )
     return parser
 
 

@@ -49,8 +49,12 @@ def pytest_sessionfinish(session, exitstatus):
 def run_python(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python <args>`` from the project root as a user would; capture its output."""
     return subprocess.run(
-        [sys.executable, *args], cwd=PROJECT_ROOT, env=base_env(**(env or {})),
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, *args],
+        cwd=PROJECT_ROOT,
+        env=base_env(**(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -95,10 +99,12 @@ def start_server(log_dir: Path, env: dict | None = None, ready_timeout: float = 
     log = log_dir / f"serve-{port}.log"
     handle = open(log, "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "src.service:svc", "--host", "127.0.0.1",
-         "--port", str(port)],
-        cwd=PROJECT_ROOT, env=base_env(**(env or {})),
-        stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "-m", "bentoml", "serve", "src.service:svc", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env=base_env(**(env or {})),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + ready_timeout

@@ -17,6 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PREFIX = "/2018-06-01/runtime"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:xgb-classifier"
 
 
 class FakeRuntimeApi:
@@ -67,18 +68,22 @@ class FakeRuntimeApi:
                 if self.path != f"{PREFIX}/invocation/next":
                     return self._reply(404)
                 request_id, event = api.pending.get()  # blocks like the real API between invocations
-                self._reply(200, json.dumps(event).encode(), {
-                    "Content-Type": "application/json",
-                    "Lambda-Runtime-Aws-Request-Id": request_id,
-                    "Lambda-Runtime-Deadline-Ms": str(int((time.time() + 30) * 1000)),
-                    "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:xgb-classifier",
-                    "Lambda-Runtime-Trace-Id": "Root=1-5e6722a7-cc56xmpl46db7ae02d4da47e",
-                })
+                self._reply(
+                    200,
+                    json.dumps(event).encode(),
+                    {
+                        "Content-Type": "application/json",
+                        "Lambda-Runtime-Aws-Request-Id": request_id,
+                        "Lambda-Runtime-Deadline-Ms": str(int((time.time() + 30) * 1000)),
+                        "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
+                        "Lambda-Runtime-Trace-Id": "Root=1-5e6722a7-cc56xmpl46db7ae02d4da47e",
+                    },
+                )
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 payload = json.loads(body or b"{}")
-                parts = self.path[len(PREFIX):].strip("/").split("/")
+                parts = self.path[len(PREFIX) :].strip("/").split("/")
                 if parts[:2] == ["init", "error"]:
                     api._record("init", payload, is_error=True)
                 elif len(parts) == 3 and parts[0] == "invocation":

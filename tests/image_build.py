@@ -53,9 +53,20 @@ CMD ["python3"]
 """
 
 # pip settings that say where packages come from and how to reach them; nothing else is passed.
-PIP_INDEX_SETTINGS = ("index-url", "extra-index-url", "no-index", "find-links", "trusted-host",
-                      "cert", "client-cert", "constraint", "proxy", "retries", "timeout",
-                      "default-timeout")
+PIP_INDEX_SETTINGS = (
+    "index-url",
+    "extra-index-url",
+    "no-index",
+    "find-links",
+    "trusted-host",
+    "cert",
+    "client-cert",
+    "constraint",
+    "proxy",
+    "retries",
+    "timeout",
+    "default-timeout",
+)
 # A file:// simple index's pages link to files beside it (../../files/...): mount its parent.
 PIP_INDEX_KEYS = ("index-url", "extra-index-url")
 BUILD_PIP_CONFIG = "/etc/pip.conf"
@@ -78,11 +89,11 @@ def missing_tools() -> list[str]:
 
 def run(argv: list[str], timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:
     """Run a tool, raise with its output if it fails."""
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                            stdin=subprocess.DEVNULL, **kwargs)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
     if result.returncode != 0:
-        raise ImageBuildError(f"{' '.join(argv[:4])} ... exited {result.returncode}:\n"
-                              f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        raise ImageBuildError(
+            f"{' '.join(argv[:4])} ... exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
@@ -93,10 +104,18 @@ def oci_architecture(spec_architecture: str) -> str:
 
 # --- the stand-in base image -------------------------------------------------------------
 
+
 def standin_recipe(arch: str) -> str:
     """Everything that decides the stand-in's content, hashed into its label."""
-    return json.dumps({"suite": DEBIAN_SUITE, "arch": arch, "packages": DEBIAN_PACKAGES,
-                       "dpkg": SLIM_DPKG_OPTIONS, "containerfile": STANDIN_CONTAINERFILE})
+    return json.dumps(
+        {
+            "suite": DEBIAN_SUITE,
+            "arch": arch,
+            "packages": DEBIAN_PACKAGES,
+            "dpkg": SLIM_DPKG_OPTIONS,
+            "containerfile": STANDIN_CONTAINERFILE,
+        }
+    )
 
 
 def standin_tag(arch: str) -> str:
@@ -115,13 +134,33 @@ def build_standin(tag: str, arch: str, digest: str) -> None:
     """Debian's Python 3.11 in a minimal Debian root, as a podman image labelled with ``digest``."""
     with tempfile.TemporaryDirectory(prefix="standin-") as work:
         rootfs = Path(work) / "rootfs.tar"
-        run(["mmdebstrap", "--quiet", "--variant=minbase", f"--architectures={arch}",
-             f"--include={','.join(DEBIAN_PACKAGES)}",
-             *[f"--dpkgopt={option}" for option in SLIM_DPKG_OPTIONS],
-             DEBIAN_SUITE, str(rootfs)])
+        run(
+            [
+                "mmdebstrap",
+                "--quiet",
+                "--variant=minbase",
+                f"--architectures={arch}",
+                f"--include={','.join(DEBIAN_PACKAGES)}",
+                *[f"--dpkgopt={option}" for option in SLIM_DPKG_OPTIONS],
+                DEBIAN_SUITE,
+                str(rootfs),
+            ]
+        )
         (Path(work) / "Containerfile").write_text(STANDIN_CONTAINERFILE)
-        run(["podman", "build", "--isolation=chroot", "--layers=false", f"--platform=linux/{arch}",
-             "--label", f"{RECIPE_LABEL}={digest}", "-t", tag, work])
+        run(
+            [
+                "podman",
+                "build",
+                "--isolation=chroot",
+                "--layers=false",
+                f"--platform=linux/{arch}",
+                "--label",
+                f"{RECIPE_LABEL}={digest}",
+                "-t",
+                tag,
+                work,
+            ]
+        )
 
 
 def ensure_standin(arch: str) -> tuple[str, float | None]:
@@ -144,6 +183,7 @@ def ensure_standin(arch: str) -> tuple[str, float | None]:
 
 
 # --- this machine's pip configuration, for the build -------------------------------------
+
 
 def pip_settings(python: str = sys.executable) -> dict[tuple[str, str], str]:
     """The effective pip settings, from `pip config list` (files and PIP_* variables):
@@ -187,6 +227,7 @@ def referenced_paths(settings: dict[tuple[str, str], str]) -> list[Path]:
 
 # --- building, inspecting, exporting -------------------------------------------------------
 
+
 @dataclass
 class BuiltImage:
     tag: str
@@ -229,17 +270,40 @@ def build_image(context: Path, arch: str, tag: str | None = None) -> BuiltImage:
         config.chmod(0o644)
         mounts = [f"{config}:{BUILD_PIP_CONFIG}:ro", *[f"{p}:{p}:ro" for p in sources]]
         started = time.monotonic()
-        result = run(["podman", "build", "--isolation=chroot", "--network=host", "--pull=never",
-                      "--format=docker", "--layers=false", "--force-rm", f"--platform=linux/{arch}",
-                      "--from", base,
-                      *[arg for mount in mounts for arg in ("-v", mount)],
-                      "-f", str(context / "env" / "docker" / "Dockerfile"), "-t", tag, str(context)],
-                     timeout=1800)
+        result = run(
+            [
+                "podman",
+                "build",
+                "--isolation=chroot",
+                "--network=host",
+                "--pull=never",
+                "--format=docker",
+                "--layers=false",
+                "--force-rm",
+                f"--platform=linux/{arch}",
+                "--from",
+                base,
+                *[arg for mount in mounts for arg in ("-v", mount)],
+                "-f",
+                str(context / "env" / "docker" / "Dockerfile"),
+                "-t",
+                tag,
+                str(context),
+            ],
+            timeout=1800,
+        )
         build_s = time.monotonic() - started
     try:
-        return BuiltImage(tag=tag, base=base, arch=arch, build_s=build_s, base_build_s=base_build_s,
-                          inspect=inspect_image(tag), new_mount_targets=absent_in_image(base, targets),
-                          log=result.stdout + result.stderr)
+        return BuiltImage(
+            tag=tag,
+            base=base,
+            arch=arch,
+            build_s=build_s,
+            base_build_s=base_build_s,
+            inspect=inspect_image(tag),
+            new_mount_targets=absent_in_image(base, targets),
+            log=result.stdout + result.stderr,
+        )
     except Exception:
         remove_image(tag)
         raise
@@ -263,8 +327,12 @@ def export_root(tag: str, destination: Path) -> Path:
     try:
         destination.mkdir(parents=True, exist_ok=True)
         exporter = subprocess.Popen(["podman", "export", name], stdout=subprocess.PIPE)
-        unpack = subprocess.run(["tar", "--numeric-owner", "-xpf", "-", "-C", str(destination)],
-                                stdin=exporter.stdout, capture_output=True, text=True)
+        unpack = subprocess.run(
+            ["tar", "--numeric-owner", "-xpf", "-", "-C", str(destination)],
+            stdin=exporter.stdout,
+            capture_output=True,
+            text=True,
+        )
         exporter.stdout.close()
         if exporter.wait() != 0 or unpack.returncode != 0:
             raise ImageBuildError(f"export of {tag} failed: {unpack.stderr[-2000:]}")
@@ -293,7 +361,7 @@ def tree_bytes(path: Path) -> int:
 # mounted; then chroot as the unprivileged user, and env -i -C sets exactly the given
 # environment and the working directory before the command is executed.
 _READ_ONLY_SCRIPT = (
-    'set -e; root=$1; user=$2; shift 2; '
+    "set -e; root=$1; user=$2; shift 2; "
     'mount --bind "$root" "$root"; mount -o remount,bind,ro "$root"; '
     'mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"; '
     'mount -t proc proc "$root/proc"; '
@@ -312,12 +380,28 @@ def image_env(inspect: dict) -> dict[str, str]:
     return dict(item.split("=", 1) for item in inspect["Config"].get("Env") or [])
 
 
-def read_only_argv(root: Path, argv: list[str], env: dict[str, str], workdir: str,
-                   uid: int = LAMBDA_UID, gid: int = LAMBDA_GID) -> list[str]:
+def read_only_argv(
+    root: Path, argv: list[str], env: dict[str, str], workdir: str, uid: int = LAMBDA_UID, gid: int = LAMBDA_GID
+) -> list[str]:
     """A command line that runs ``argv`` from the file system at ``root`` as Lambda runs a
     function: read-only except /tmp, as ``uid``:``gid``, with exactly ``env``, in ``workdir``."""
     if os.geteuid() != 0:
         raise ImageBuildError("running the image's file system needs root (mount and chroot)")
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _READ_ONLY_SCRIPT, "sh",
-            str(root), f"{uid}:{gid}", "/usr/bin/env", "-i", "-C", workdir,
-            *[f"{key}={value}" for key, value in env.items()], *argv]
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        _READ_ONLY_SCRIPT,
+        "sh",
+        str(root),
+        f"{uid}:{gid}",
+        "/usr/bin/env",
+        "-i",
+        "-C",
+        workdir,
+        *[f"{key}={value}" for key, value in env.items()],
+        *argv,
+    ]

@@ -42,10 +42,14 @@ for _ in range(repeat):
     warm.append(time.perf_counter() - t0)
 models_seen.append(loaded_model())
 
-print(json.dumps({
-    "responses": responses,
-    "import_s": imported - started,
-    "cold_start_s": first - started,
-    "warm_s": warm,
-    "model_loads": len({id(model) for model in models_seen}),
-}))
+print(
+    json.dumps(
+        {
+            "responses": responses,
+            "import_s": imported - started,
+            "cold_start_s": first - started,
+            "warm_s": warm,
+            "model_loads": len({id(model) for model in models_seen}),
+        }
+    )
+)

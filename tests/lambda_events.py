@@ -18,8 +18,9 @@ def _body(body) -> str:
     return body if isinstance(body, str) else json.dumps(body)
 
 
-def http_api_v2(body, path="/classify", method="POST", content_type="application/json",
-                stage="$default", base64_body=False) -> dict:
+def http_api_v2(
+    body, path="/classify", method="POST", content_type="application/json", stage="$default", base64_body=False
+) -> dict:
     """``body``: a JSON-able value, text, or raw bytes (raw bytes need ``base64_body`` unless UTF-8)."""
     raw = body if isinstance(body, bytes) else _body(body).encode()
     headers = {
@@ -64,8 +65,7 @@ def http_api_v2(body, path="/classify", method="POST", content_type="application
     }
 
 
-def rest_api_v1(body, path="/classify", method="POST", content_type="application/json",
-                stage="Prod") -> dict:
+def rest_api_v1(body, path="/classify", method="POST", content_type="application/json", stage="Prod") -> dict:
     text = _body(body)
     headers = {
         "Accept": "*/*",

@@ -31,14 +31,21 @@ DRIVER = PROJECT_ROOT / "tests" / "lambda_driver.py"
 
 def bentoctl(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "bentoctl"
-    return subprocess.run([str(exe), *args], cwd=cwd, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
 
 
 def bentoml_build(env: dict | None = None) -> str:
     """`bentoml build .` as a user runs it; returns the new Bento's tag."""
-    result = subprocess.run([sys.executable, "-m", "bentoml", "build", "."], cwd=PROJECT_ROOT,
-                            env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", "."],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     match = re.search(r'Successfully built Bento\(tag="([^"]+)"\)', result.stdout)
     assert result.returncode == 0 and match, f"bentoml build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return match.group(1)
@@ -55,9 +62,16 @@ def build_context_via_bentoctl(bento_tag: str, bentoctl_home: Path, work: Path) 
     debug mode keeps the context bentoctl made with this operator.
     """
     result = bentoctl(
-        "build", "-b", bento_tag, "-f", str(PROJECT_ROOT / "deployment_config.yaml"),
-        env={"BENTOCTL_HOME": str(bentoctl_home), "BENTOCTL_DEBUG": "true",
-             "DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+        "build",
+        "-b",
+        bento_tag,
+        "-f",
+        str(PROJECT_ROOT / "deployment_config.yaml"),
+        env={
+            "BENTOCTL_HOME": str(bentoctl_home),
+            "BENTOCTL_DEBUG": "true",
+            "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+        },
         cwd=work,
     )
     output = result.stdout + result.stderr
@@ -73,6 +87,7 @@ def build_context_via_bentoctl(bento_tag: str, bentoctl_home: Path, work: Path) 
 
 # ---------------------------------------------------------------------------- the Dockerfile, replayed
 
+
 def code_dir(dockerfile: Path) -> str:
     """Where the image keeps the code: the destination of the build context's ``app/``."""
     for keyword, arguments in dockerfile_instructions(dockerfile):
@@ -83,8 +98,11 @@ def code_dir(dockerfile: Path) -> str:
 
 def image_command(dockerfile: Path) -> list[str]:
     """The image's ENTRYPOINT followed by its CMD (both in exec form)."""
-    found = {keyword: json.loads(arguments) for keyword, arguments in dockerfile_instructions(dockerfile)
-             if keyword in ("ENTRYPOINT", "CMD")}
+    found = {
+        keyword: json.loads(arguments)
+        for keyword, arguments in dockerfile_instructions(dockerfile)
+        if keyword in ("ENTRYPOINT", "CMD")
+    }
     return found.get("ENTRYPOINT", []) + found.get("CMD", [])
 
 
@@ -111,8 +129,11 @@ def image_env(dockerfile: Path, mapping: dict[str, Path]) -> dict:
 
 def _build_env() -> dict:
     """The host's environment without what would steer Python or the service."""
-    return {name: value for name, value in os.environ.items()
-            if not name.startswith(("XGB_", "BENTOML_", "PYTHON")) and name != "VIRTUAL_ENV"}
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("XGB_", "BENTOML_", "PYTHON")) and name != "VIRTUAL_ENV"
+    }
 
 
 def replay_dockerfile(dockerfile: Path, context: Path, python: Path, stage: Path, task: Path | None) -> None:
@@ -127,8 +148,9 @@ def replay_dockerfile(dockerfile: Path, context: Path, python: Path, stage: Path
     shim = stage / "bin"
     shim.mkdir(exist_ok=True)
     (shim / "pip").write_text(  # the image's pip, reaching this machine's indexes as its user does
-        f'#!/bin/sh\nHOME={shlex.quote(os.environ.get("HOME", "/root"))} exec {shlex.quote(sys.executable)} '
-        f'-m pip --python {shlex.quote(str(python))} "$@"\n')
+        f"#!/bin/sh\nHOME={shlex.quote(os.environ.get('HOME', '/root'))} exec {shlex.quote(sys.executable)} "
+        f'-m pip --python {shlex.quote(str(python))} "$@"\n'
+    )
     (shim / "pip").chmod(0o755)
     where_code_goes = code_dir(dockerfile)
     mapping: dict[str, Path] = {} if task is None else {where_code_goes: task}
@@ -149,10 +171,19 @@ def replay_dockerfile(dockerfile: Path, context: Path, python: Path, stage: Path
                 if task is None:
                     shutil.copyfile(context / source, mapping[image_path])
         elif keyword == "RUN" and code_copied == (task is not None):
-            run_env = {**_build_env(), **{name: _to_local(value, mapping) for name, value in env.items()},
-                       "PATH": f"{shim}:{python.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
-            result = subprocess.run(["/bin/sh", "-c", _to_local(arguments, mapping)], cwd=workdir, env=run_env,
-                                    capture_output=True, text=True, timeout=900)
+            run_env = {
+                **_build_env(),
+                **{name: _to_local(value, mapping) for name, value in env.items()},
+                "PATH": f"{shim}:{python.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            }
+            result = subprocess.run(
+                ["/bin/sh", "-c", _to_local(arguments, mapping)],
+                cwd=workdir,
+                env=run_env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
             assert result.returncode == 0, f"RUN {arguments}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
 
 
@@ -161,8 +192,9 @@ def build_image_env(context: Path, root: Path) -> Path:
     Python) through the Dockerfile's steps up to the code's copy. Returns its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     python = root / "bin" / "python"
-    replay_dockerfile(context / "env" / "docker" / "Dockerfile", context, python, root.parent / f"{root.name}-stage",
-                      task=None)
+    replay_dockerfile(
+        context / "env" / "docker" / "Dockerfile", context, python, root.parent / f"{root.name}-stage", task=None
+    )
     for path in [root, *root.rglob("*")]:
         path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
     return python
@@ -194,8 +226,16 @@ def read_only_copy(context: Path) -> Path:
     (root / "Dockerfile").chmod(0o644)
     for path in [task, *task.rglob("*")]:
         mode = path.stat().st_mode
-        os.chmod(path, (mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-                        | (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH if path.is_dir() else 0)))
+        os.chmod(
+            path,
+            (
+                mode
+                | stat.S_IRUSR
+                | stat.S_IRGRP
+                | stat.S_IROTH
+                | (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH if path.is_dir() else 0)
+            ),
+        )
     return task
 
 
@@ -217,8 +257,9 @@ def read_only_prefix(task: Path) -> list[str]:
 
 
 def run_read_only(argv: list[str], task: Path, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(read_only_prefix(task) + argv, env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd="/tmp")
+    return subprocess.run(
+        read_only_prefix(task) + argv, env=env, capture_output=True, text=True, timeout=timeout, cwd="/tmp"
+    )
 
 
 def invoke(task, events, python=sys.executable, repeat=0):

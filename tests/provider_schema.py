@@ -54,8 +54,14 @@ BUILD_FORMAT = 4
 RESOURCE_META = {"count", "for_each", "depends_on", "lifecycle", "provider", "provisioner", "connection"}
 DATA_META = {"count", "for_each", "depends_on", "lifecycle", "provider"}
 PROVIDER_META = {"alias", "version"}
-RESOURCE_LIFECYCLE = {"create_before_destroy", "prevent_destroy", "ignore_changes",
-                      "replace_triggered_by", "precondition", "postcondition"}
+RESOURCE_LIFECYCLE = {
+    "create_before_destroy",
+    "prevent_destroy",
+    "ignore_changes",
+    "replace_triggered_by",
+    "precondition",
+    "postcondition",
+}
 DATA_LIFECYCLE = {"precondition", "postcondition"}
 DYNAMIC_KEYS = {"for_each", "iterator", "labels", "content"}
 
@@ -67,6 +73,7 @@ class SchemaUnavailable(RuntimeError):
 ################################################################################
 # Fetching the pinned package
 ################################################################################
+
 
 def load_pin(path: Path = PIN_FILE) -> dict:
     """The pinned package: name, exact version, npm integrity and the provider it describes."""
@@ -113,7 +120,9 @@ def fetch_package(pin: dict, cache_dir: Path = CACHE_DIR, timeout: float = 600) 
         try:
             result = subprocess.run(
                 ["npm", "pack", spec, "--pack-destination", scratch, "--ignore-scripts", "--silent"],
-                capture_output=True, text=True, timeout=timeout,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
             )
         except subprocess.TimeoutExpired:
             raise SchemaUnavailable(f"cannot fetch {spec}: `npm pack` took over {timeout:.0f} s") from None
@@ -121,7 +130,8 @@ def fetch_package(pin: dict, cache_dir: Path = CACHE_DIR, timeout: float = 600) 
         if result.returncode != 0 or not packed.exists():
             raise SchemaUnavailable(
                 f"cannot fetch {spec} with `npm pack` (exit {result.returncode}): "
-                f"{(result.stderr or result.stdout).strip()[-800:]}")
+                f"{(result.stderr or result.stdout).strip()[-800:]}"
+            )
         verify_integrity(packed, pin["integrity"])
         os.replace(packed, target)
     return target
@@ -133,7 +143,9 @@ def fetch_package(pin: dict, cache_dir: Path = CACHE_DIR, timeout: float = 600) 
 
 DECLARATION = re.compile(
     r"^export (?:declare )?(?P<kind>interface|class) (?P<name>\w+)(?: extends (?P<base>[\w.]+))?[^{\n]*\{\n"
-    r"(?P<body>.*?)^\}", re.M | re.S)
+    r"(?P<body>.*?)^\}",
+    re.M | re.S,
+)
 PROPERTY = re.compile(r"^    readonly (?P<name>\w+)(?P<optional>\?)?: ", re.M)
 DOC_ANCHOR = re.compile(r"\{@link \S+#(\w+) [\w.]+#(\w+)\}")
 RESOURCE_TYPE = re.compile(r'static readonly tfResourceType = "(\w+)";')
@@ -141,13 +153,15 @@ CONFIG_PARAM = re.compile(r"constructor\(scope: \w+, id: string, config\??: (\w+
 JS_CLASS = re.compile(r"^class (\w+) extends [\w.]+ \{\n(.*?)^\}", re.M | re.S)
 COMPUTED_ONLY = re.compile(
     r"// (\w+) - computed: true, optional: false, required: false\n\s*"
-    r"(?:(?:this\.)?_\w+ = new ([\w.]+)\(|get )")
+    r"(?:(?:this\.)?_\w+ = new ([\w.]+)\(|get )"
+)
 TYPE_NAME = re.compile(r"\b[A-Z]\w*\b")
 
 
 @dataclass
 class Prop:
     """One property of a generated config interface, in Terraform's terms."""
+
     name: str
     optional: bool
     is_block: bool
@@ -157,8 +171,9 @@ class Prop:
 @dataclass
 class Bindings:
     """What one generated module of the bindings (one resource, data source or the provider) declares."""
-    interfaces: dict = field(default_factory=dict)   # interface -> [Prop]
-    classes: dict = field(default_factory=dict)      # class -> (base, tf type, config interface)
+
+    interfaces: dict = field(default_factory=dict)  # interface -> [Prop]
+    classes: dict = field(default_factory=dict)  # class -> (base, tf type, config interface)
     computed: dict = field(default_factory=lambda: defaultdict(list))  # class -> [(name, nested class)]
 
 
@@ -174,10 +189,10 @@ def parse_properties(body: str) -> list[Prop]:
     for index, match in enumerate(matches):
         doc_start = body.rfind("/**", 0, match.start())
         previous = matches[index - 1].end() if index else 0
-        doc = body[doc_start:match.start()] if doc_start > previous else ""
+        doc = body[doc_start : match.start()] if doc_start > previous else ""
         following = matches[index + 1].start() if index + 1 < len(matches) else len(body)
         type_end = body.find("\n    /**", match.end(), following)
-        type_text = body[match.end():type_end if type_end != -1 else following]
+        type_text = body[match.end() : type_end if type_end != -1 else following]
         anchor = DOC_ANCHOR.search(doc)
         name = anchor.group(2) if anchor else camel_to_snake(match["name"])
         lines = [line.strip(" *") for line in doc.splitlines()]
@@ -244,14 +259,17 @@ def build_block(interface: str, module: Bindings, computed_class: str | None, an
                 "min_items": 0 if prop.optional else 1,
                 **({"max_items": 1} if mode == "single" and inner else {}),
                 # A block the bindings type as `any` (a recursive one cut short) is left unchecked.
-                "block": (build_block(inner, module, inner + "OutputReference", ancestors)
-                          if inner else {"open": True}),
+                "block": (
+                    build_block(inner, module, inner + "OutputReference", ancestors) if inner else {"open": True}
+                ),
             }
             continue
         attributes[prop.name] = {"optional": True} if prop.optional else {"required": True}
         if inner:
             attributes[prop.name]["nested_type"] = {
-                **build_block(inner, module, inner + "OutputReference", ancestors), "nesting_mode": mode}
+                **build_block(inner, module, inner + "OutputReference", ancestors),
+                "nesting_mode": mode,
+            }
     for name, nested_class in module.computed.get(computed_class, []):
         if name in attributes or name in block_types:
             continue
@@ -259,7 +277,9 @@ def build_block(interface: str, module: Bindings, computed_class: str | None, an
         inner = struct_of_class(nested_class)
         if inner in module.interfaces:
             attributes[name]["nested_type"] = {
-                **build_block(inner, module, inner + "OutputReference", ancestors), "nesting_mode": "list"}
+                **build_block(inner, module, inner + "OutputReference", ancestors),
+                "nesting_mode": "list",
+            }
     return {"attributes": attributes, "block_types": block_types}
 
 
@@ -293,8 +313,10 @@ def build_schema(tarball: Path, pin: dict) -> dict:
     metadata = package_metadata(tarball)
     generated = (metadata.get("cdktf") or metadata.get("cdktn") or {}).get("provider", {})
     if (generated.get("name"), generated.get("version")) != (pin["provider"], pin["provider_version"]):
-        raise SchemaUnavailable(f"{pin['package']}@{pin['version']} was generated from {generated}, "
-                                f"not {pin['provider']} {pin['provider_version']} as pinned")
+        raise SchemaUnavailable(
+            f"{pin['package']}@{pin['version']} was generated from {generated}, "
+            f"not {pin['provider']} {pin['provider_version']} as pinned"
+        )
     schema = {"provider": None, "resource_schemas": {}, "data_source_schemas": {}}
     for module in read_modules(tarball).values():
         for class_name, (kind, tf_type, config) in module.classes.items():
@@ -324,9 +346,11 @@ def source_of(pin: dict) -> dict:
 # Loading
 ################################################################################
 
+
 @dataclass
 class ProviderSchema:
     """One provider's schema: its address, version and the blocks of its types."""
+
     address: str
     version: str
     provider: dict
@@ -346,7 +370,9 @@ def schema_from_document(document: dict, address: str, version: str) -> Provider
     except KeyError:
         raise SchemaUnavailable(f"the schema document has no provider {address}") from None
     return ProviderSchema(
-        address, version, entry["provider"]["block"],
+        address,
+        version,
+        entry["provider"]["block"],
         {name: value["block"] for name, value in entry.get("resource_schemas", {}).items()},
         {name: value["block"] for name, value in entry.get("data_source_schemas", {}).items()},
     )
@@ -417,8 +443,14 @@ def version_admits(constraint: str, version: str) -> bool:
             upper = version_tuple(".".join(map(str, kept[:-1] + [kept[-1] + 1])))
             ok = want <= have < upper
         else:
-            ok = {"=": have == want, "!=": have != want, ">": have > want, ">=": have >= want,
-                  "<": have < want, "<=": have <= want}[operator]
+            ok = {
+                "=": have == want,
+                "!=": have != want,
+                ">": have > want,
+                ">=": have >= want,
+                "<": have < want,
+                "<=": have <= want,
+            }[operator]
         if not ok:
             return False
     return True
@@ -431,13 +463,15 @@ def version_admits(constraint: str, version: str) -> bool:
 HCL_OPTIONS = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True, explicit_blocks=True)
 REFERENCE = re.compile(
     r"(?<![\w.])(?:(?P<data>data)\.)?(?P<type>[a-z][a-z0-9]*_\w+)\.(?P<name>[A-Za-z_][\w-]*)"
-    r"(?P<rest>(?:\[[^\]]*\]|\.[A-Za-z_]\w*)*)")
+    r"(?P<rest>(?:\[[^\]]*\]|\.[A-Za-z_]\w*)*)"
+)
 STEP = re.compile(r"\[[^\]]*\]|\.([A-Za-z_]\w*)")
 
 
 @dataclass
 class Coverage:
     """How much of the configuration the check looked at."""
+
     resources: int = 0
     data_sources: int = 0
     providers: int = 0
@@ -450,6 +484,7 @@ class Coverage:
 @dataclass
 class Report:
     """The problems found (empty when the configuration is valid) and the coverage."""
+
     problems: list[str]
     coverage: Coverage
 
@@ -461,8 +496,11 @@ def parse_terraform(text: str) -> dict:
 
 def is_block(value) -> bool:
     """Whether a parsed value is one or more blocks rather than an argument's value."""
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(item, dict) and item.get("__is_block__") for item in value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, dict) and item.get("__is_block__") for item in value)
+    )
 
 
 def suggestion(name: str, candidates) -> str:
@@ -511,8 +549,10 @@ class Checker:
                 self.problem(f'{where}: missing required argument "{name}" ({kind} schema of {self.label})')
         for name, nested in block_types.items():
             if counts[name] < nested.get("min_items", 0):
-                self.problem(f'{where}: missing required block "{name}" '
-                             f'(at least {nested["min_items"]}; {kind} schema of {self.label})')
+                self.problem(
+                    f'{where}: missing required block "{name}" '
+                    f"(at least {nested['min_items']}; {kind} schema of {self.label})"
+                )
             if "max_items" in nested and counts[name] > nested["max_items"]:
                 self.problem(f'{where}: too many "{name}" blocks ({counts[name]}, at most {nested["max_items"]})')
 
@@ -521,13 +561,16 @@ class Checker:
         attributes, block_types = block.get("attributes", {}), block.get("block_types", {})
         self.coverage.arguments += 1
         if key in block_types:
-            self.problem(f'{where}: "{key}" is a block, not an argument: write {key} {{ ... }} '
-                         f"({kind} schema of {self.label})")
+            self.problem(
+                f'{where}: "{key}" is a block, not an argument: write {key} {{ ... }} ({kind} schema of {self.label})'
+            )
             return
         attribute = attributes.get(key)
         if attribute is None:
-            self.problem(f'{where}: unsupported argument "{key}"{suggestion(key, [*attributes, *block_types])}'
-                         f" ({kind} schema of {self.label})")
+            self.problem(
+                f'{where}: unsupported argument "{key}"{suggestion(key, [*attributes, *block_types])}'
+                f" ({kind} schema of {self.label})"
+            )
         elif attribute.get("computed") and not (attribute.get("optional") or attribute.get("required")):
             self.problem(f'{where}: "{key}" is computed-only and cannot be set ({kind} schema of {self.label})')
         elif "nested_type" in attribute and attribute["nested_type"].get("nesting_mode") != "map":
@@ -543,13 +586,16 @@ class Checker:
         elif "nested_type" in attributes.get(key, {}):
             nested = attributes[key]["nested_type"]
         elif key in attributes:
-            self.problem(f'{where}: "{key}" is an argument, not a block: write {key} = ... '
-                         f"({kind} schema of {self.label})")
+            self.problem(
+                f'{where}: "{key}" is an argument, not a block: write {key} = ... ({kind} schema of {self.label})'
+            )
             return
         else:
             self.coverage.blocks += len(blocks)
-            self.problem(f'{where}: unsupported block type "{key}"{suggestion(key, [*block_types, *attributes])}'
-                         f" ({kind} schema of {self.label})")
+            self.problem(
+                f'{where}: unsupported block type "{key}"{suggestion(key, [*block_types, *attributes])}'
+                f" ({kind} schema of {self.label})"
+            )
             return
         for body in blocks:
             self.coverage.blocks += 1
@@ -581,8 +627,10 @@ class Checker:
                 first = re.match(r"\$?\{?(\w+)", str(entry))
                 known = {*block.get("attributes", {}), *block.get("block_types", {})}
                 if first and first.group(1) not in known:
-                    self.problem(f'{where}: lifecycle ignore_changes names "{first.group(1)}", '
-                                 f"which is not an attribute{suggestion(first.group(1), known)}")
+                    self.problem(
+                        f'{where}: lifecycle ignore_changes names "{first.group(1)}", '
+                        f"which is not an attribute{suggestion(first.group(1), known)}"
+                    )
 
     def check_declaration(self, data: bool, tf_type: str, name: str, body: dict) -> None:
         """Check one `resource` or `data` block: its type exists and its body fits the type's schema."""
@@ -593,8 +641,9 @@ class Checker:
             self.coverage.resources += 1
         table = self.schema.data_sources if data else self.schema.resources
         if tf_type not in table:
-            self.problem(f'{address}: {label} type "{tf_type}" does not exist in {self.label}'
-                         f"{suggestion(tf_type, table)}")
+            self.problem(
+                f'{address}: {label} type "{tf_type}" does not exist in {self.label}{suggestion(tf_type, table)}'
+            )
         else:
             self.check_body(table[tf_type], body, address, label, DATA_META if data else RESOURCE_META)
 
@@ -607,8 +656,10 @@ class Checker:
         address = f"{'data.' if data else ''}{tf_type}.{name}"
         table = self.schema.data_sources if data else self.schema.resources
         if tf_type not in table:
-            self.problem(f"reference {match.group(0)}: {'data source' if data else 'resource'} type "
-                         f'"{tf_type}" does not exist in {self.label}{suggestion(tf_type, table)}')
+            self.problem(
+                f"reference {match.group(0)}: {'data source' if data else 'resource'} type "
+                f'"{tf_type}" does not exist in {self.label}{suggestion(tf_type, table)}'
+            )
             return
         if (data, tf_type, name) not in declared:
             self.problem(f"reference {match.group(0)}: {address} is not declared in this configuration")
@@ -624,8 +675,10 @@ class Checker:
             elif attribute in attributes:
                 block = attributes[attribute].get("nested_type")
             else:
-                self.problem(f'reference {match.group(0)}: {path} has no attribute "{attribute}"'
-                             f"{suggestion(attribute, [*attributes, *block_types])} ({self.label})")
+                self.problem(
+                    f'reference {match.group(0)}: {path} has no attribute "{attribute}"'
+                    f"{suggestion(attribute, [*attributes, *block_types])} ({self.label})"
+                )
                 return
             path = f"{path}.{attribute}"
 
@@ -642,17 +695,22 @@ class Checker:
 
     def check_required_providers(self, document: dict) -> None:
         """The required_providers entry for this provider: right source, constraint admits the version."""
-        entries = [entry for terraform in document.get("terraform", [])
-                   for providers in terraform.get("required_providers", [])
-                   for name, entry in providers.items() if name == self.schema.local_name]
+        entries = [
+            entry
+            for terraform in document.get("terraform", [])
+            for providers in terraform.get("required_providers", [])
+            for name, entry in providers.items()
+            if name == self.schema.local_name
+        ]
         if not entries:
             self.problem(f'terraform.required_providers has no "{self.schema.local_name}" entry')
             return
         for entry in entries:
             source = str(entry.get("source", ""))
             if source and not self.schema.address.endswith("/" + source.lower()):
-                self.problem(f"required_providers.{self.schema.local_name}: source {source!r} "
-                             f"is not {self.schema.address}")
+                self.problem(
+                    f"required_providers.{self.schema.local_name}: source {source!r} is not {self.schema.address}"
+                )
             constraint = str(entry.get("version", ""))
             try:
                 admitted = not constraint or version_admits(constraint, self.schema.version)
@@ -660,8 +718,10 @@ class Checker:
                 self.problem(f"required_providers.{self.schema.local_name}: {error}")
                 continue
             if not admitted:
-                self.problem(f"required_providers.{self.schema.local_name}: version constraint {constraint!r} "
-                             f"does not admit the schema's provider version {self.schema.version}")
+                self.problem(
+                    f"required_providers.{self.schema.local_name}: version constraint {constraint!r} "
+                    f"does not admit the schema's provider version {self.schema.version}"
+                )
 
 
 def strings_in(value):
@@ -686,15 +746,20 @@ def interpolations(text: str):
             if depth == 0:
                 break
             index += 1
-        yield text[start + 2:index]
+        yield text[start + 2 : index]
         start = text.find("${", index)
 
 
 def declared_addresses(document: dict) -> set:
     """(is data, type, name) of every resource and data source the document declares."""
-    return {(kind == "data", tf_type, name)
-            for kind in ("resource", "data") for entry in document.get(kind, [])
-            for tf_type, named in entry.items() for name in named if name != "__is_block__"}
+    return {
+        (kind == "data", tf_type, name)
+        for kind in ("resource", "data")
+        for entry in document.get(kind, [])
+        for tf_type, named in entry.items()
+        for name in named
+        if name != "__is_block__"
+    }
 
 
 def check_config(document: dict, schema: ProviderSchema) -> Report:

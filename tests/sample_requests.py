@@ -18,5 +18,11 @@ BAD = [
     ("not JSON", "{oops", "application/json", 400, "not valid JSON"),
     ("empty", "", "application/json", 400, "empty request body"),
     ("content type", json.dumps([[1] * N]), "text/plain", 415, "application/json"),
-    ("over 6 MB", "[" + ",".join([json.dumps(list(range(N)))] * 500_000) + "]", "application/json", 413, str(config.MAX_BODY_BYTES)),
+    (
+        "over 6 MB",
+        "[" + ",".join([json.dumps(list(range(N)))] * 500_000) + "]",
+        "application/json",
+        413,
+        str(config.MAX_BODY_BYTES),
+    ),
 ]

@@ -30,10 +30,13 @@ class Outcome:
     statuses: dict = field(default_factory=lambda: defaultdict(Counter))  # operation -> status -> count
 
     def summary(self) -> dict:
-        return {"cases": dict(self.cases), "total": sum(self.cases.values()),
-                "statuses": {op: dict(counts) for op, counts in self.statuses.items()},
-                "checks_run": sum(n for (_, status), n in self.checks.items() if status != "skip"),
-                "failures": self.failures}
+        return {
+            "cases": dict(self.cases),
+            "total": sum(self.cases.values()),
+            "statuses": {op: dict(counts) for op, counts in self.statuses.items()},
+            "checks_run": sum(n for (_, status), n in self.checks.items() if status != "skip"),
+            "failures": self.failures,
+        }
 
 
 def run(location: str, report: Path, *extra: str, timeout: float = 240) -> Outcome:
@@ -41,11 +44,36 @@ def run(location: str, report: Path, *extra: str, timeout: float = 240) -> Outco
     assert ST.exists(), "schemathesis is installed by `make setup` into .venv-contract"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
-    command = [str(ST), "run", location, "--checks", "all", "--max-examples", str(MAX_EXAMPLES),
-               "--seed", str(SEED), "--phases", "examples,coverage,fuzzing", "--workers", "1",
-               "--request-timeout", "30", "--report", "ndjson", "--report-ndjson-path", str(report), *extra]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=report.parent,
-                            env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "HOME": str(report.parent)})
+    command = [
+        str(ST),
+        "run",
+        location,
+        "--checks",
+        "all",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--report",
+        "ndjson",
+        "--report-ndjson-path",
+        str(report),
+        *extra,
+    ]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=report.parent,
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "HOME": str(report.parent)},
+    )
     outcome = Outcome(result.returncode, result.stdout[-6000:] + result.stderr[-3000:])
     if report.exists():
         _read(report, outcome)

@@ -28,8 +28,12 @@ def terraform_variables() -> dict:
 
 def terraform_resources() -> dict:
     """main.tf's resources as {"<type>.<name>": body}."""
-    return {f"{kind}.{name}": body
-            for block in parsed()["resource"] for kind, named in block.items() for name, body in named.items()}
+    return {
+        f"{kind}.{name}": body
+        for block in parsed()["resource"]
+        for kind, named in block.items()
+        for name, body in named.items()
+    }
 
 
 def locals_block() -> dict:

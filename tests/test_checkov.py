@@ -14,14 +14,22 @@ DOCKERFILE = PROJECT_ROOT / "deploy" / "aws-lambda-operator" / "aws_lambda_opera
 
 def checkov(path, framework):
     assert CHECKOV.exists(), "checkov is installed by `make setup` into .venv-tools"
-    result = subprocess.run([str(CHECKOV), "-f", str(path), "--framework", framework, "--skip-download", "-o", "json"],
-                            capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+    result = subprocess.run(
+        [str(CHECKOV), "-f", str(path), "--framework", framework, "--skip-download", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT_ROOT,
+    )
     report = json.loads(result.stdout)
     return report[0] if isinstance(report, list) else report
 
 
-@pytest.mark.parametrize("path, framework", [(PROJECT_ROOT / "main.tf", "terraform"), (DOCKERFILE, "dockerfile")],
-                         ids=["main.tf", "Dockerfile"])
+@pytest.mark.parametrize(
+    "path, framework",
+    [(PROJECT_ROOT / "main.tf", "terraform"), (DOCKERFILE, "dockerfile")],
+    ids=["main.tf", "Dockerfile"],
+)
 def test_checkov_finds_nothing(path, framework):
     report = checkov(path, framework)
     summary = report["summary"]

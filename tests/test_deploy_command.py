@@ -24,8 +24,12 @@ from tests.standins import record
 
 STANDINS = PROJECT_ROOT / "tests" / "standins" / "bin"
 REGION = "us-east-1"
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-           "AWS_DEFAULT_REGION": REGION}
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
 
 
 @pytest.fixture(scope="module")
@@ -70,17 +74,36 @@ class Run:
         return record.calls()
 
 
-def run_deploy(command: str, workdir: Path, endpoint: str, tmp_path: Path, env: dict | None = None,
-               path: str | None = None, args: tuple = ()) -> Run:
+def run_deploy(
+    command: str,
+    workdir: Path,
+    endpoint: str,
+    tmp_path: Path,
+    env: dict | None = None,
+    path: str | None = None,
+    args: tuple = (),
+) -> Run:
     state = tmp_path / "standin-state"
     state.mkdir(exist_ok=True)
-    full_env = {**os.environ, "STANDIN_STATE": str(state), "STANDIN_PYTHON": sys.executable,
-                "STANDIN_ENDPOINT": endpoint, "BENTOCTL_HOME": str(tmp_path / "bentoctl-home"),
-                "PATH": path if path is not None else f"{STANDINS}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    full_env = {
+        **os.environ,
+        "STANDIN_STATE": str(state),
+        "STANDIN_PYTHON": sys.executable,
+        "STANDIN_ENDPOINT": endpoint,
+        "BENTOCTL_HOME": str(tmp_path / "bentoctl-home"),
+        "PATH": path if path is not None else f"{STANDINS}{os.pathsep}{os.environ['PATH']}",
+        **(env or {}),
+    }
     for key in [key for key, value in full_env.items() if value is None]:
         del full_env[key]
-    result = subprocess.run([sys.executable, "-m", "deploy", "--dir", str(workdir), command, *args],
-                            cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy", "--dir", str(workdir), command, *args],
+        cwd=PROJECT_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return Run(result, state)
 
 
@@ -94,7 +117,7 @@ def tfvars(workdir: Path) -> dict:
 
 
 def first_index(calls: list[list[str]], *prefix: str) -> int:
-    return next(i for i, argv in enumerate(calls) if argv[:len(prefix)] == list(prefix))
+    return next(i for i, argv in enumerate(calls) if argv[: len(prefix)] == list(prefix))
 
 
 def test_deploy_builds_pushes_checks_applies_and_calls_the_endpoint(aws, workdir, server, built_bento, tmp_path):
@@ -126,7 +149,8 @@ def test_deploy_builds_pushes_checks_applies_and_calls_the_endpoint(aws, workdir
 
 
 def test_redeploy_of_the_same_bento_reuses_the_pushed_image_and_keeps_it_after_a_setting_change(
-        aws, workdir, server, built_bento, tmp_path):
+    aws, workdir, server, built_bento, tmp_path
+):
     first = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento))
     assert first.returncode == 0, first.stderr
     config = yaml.safe_load((workdir / "deployment_config.yaml").read_text())
@@ -148,8 +172,9 @@ def test_arm64_builds_for_arm64_and_a_wrong_architecture_stops_before_push(aws, 
     config["spec"]["architecture"] = "arm64"
     (workdir / "deployment_config.yaml").write_text(yaml.safe_dump(config))
 
-    wrong = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento),
-                       env={"STANDIN_IMAGE_ARCH": "amd64"})
+    wrong = run_deploy(
+        "deploy", workdir, server.url, tmp_path, args=("--bento", built_bento), env={"STANDIN_IMAGE_ARCH": "amd64"}
+    )
     assert wrong.returncode == 1
     assert "failed at step 'image: build and push'" in wrong.stderr and "linux/amd64" in wrong.stderr
     assert "QEMU" in wrong.stderr
@@ -165,8 +190,9 @@ def test_arm64_builds_for_arm64_and_a_wrong_architecture_stops_before_push(aws, 
 
 def test_an_image_index_in_ecr_is_refused_before_terraform(aws, workdir, server, built_bento, tmp_path):
     """What Docker 29 pushes when attestations stay on: an index Lambda would reject."""
-    done = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento),
-                      env={"STANDIN_FORCE_ATTESTATIONS": "1"})
+    done = run_deploy(
+        "deploy", workdir, server.url, tmp_path, args=("--bento", built_bento), env={"STANDIN_FORCE_ATTESTATIONS": "1"}
+    )
     assert done.returncode == 1
     assert "failed at step 'image: verify what ECR holds'" in done.stderr
     assert "multi-platform index" in done.stderr and "unknown/unknown" in done.stderr
@@ -175,13 +201,18 @@ def test_an_image_index_in_ecr_is_refused_before_terraform(aws, workdir, server,
     assert tfvars(workdir)["image_version"] == "", "tfvars must not name an image that failed its check"
 
 
-@pytest.mark.parametrize("fail, step", [
-    ("docker push", "image: build and push"),
-    ("terraform apply", "terraform apply"),
-    ("docker buildx build", "image: build and push"),
-])
+@pytest.mark.parametrize(
+    "fail, step",
+    [
+        ("docker push", "image: build and push"),
+        ("terraform apply", "terraform apply"),
+        ("docker buildx build", "image: build and push"),
+    ],
+)
 def test_a_failing_step_stops_the_deploy_and_says_which(aws, workdir, server, built_bento, tmp_path, fail, step):
-    done = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento), env={"STANDIN_FAIL": fail})
+    done = run_deploy(
+        "deploy", workdir, server.url, tmp_path, args=("--bento", built_bento), env={"STANDIN_FAIL": fail}
+    )
     assert done.returncode == 1, done.stdout
     assert f"deploy failed at step '{step}'" in done.stderr
     assert "simulated failure" in done.stderr
@@ -190,17 +221,31 @@ def test_a_failing_step_stops_the_deploy_and_says_which(aws, workdir, server, bu
     assert "/classify answered" not in done.stdout
 
 
-@pytest.mark.parametrize("case, env, path_without_docker, message", [
-    ("no docker", {}, True, "Docker is not installed"),
-    ("engine down", {"STANDIN_FAIL": "docker version"}, False, "Docker engine is not reachable"),
-    ("no terraform", {"STANDIN_FAIL": "terraform version"}, False, "terraform version"),
-    ("old terraform", {"STANDIN_TERRAFORM_VERSION": "1.2.9"}, False, "Terraform 1.2.9 is too old"),
-    ("no credentials", {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None,
-                        "AWS_PROFILE": None, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-                        "AWS_CONFIG_FILE": "/nonexistent"}, False, "no AWS credentials"),
-])
-def test_missing_prerequisites_are_named_before_anything_runs(aws, workdir, tmp_path, case, env, path_without_docker,
-                                                              message):
+@pytest.mark.parametrize(
+    "case, env, path_without_docker, message",
+    [
+        ("no docker", {}, True, "Docker is not installed"),
+        ("engine down", {"STANDIN_FAIL": "docker version"}, False, "Docker engine is not reachable"),
+        ("no terraform", {"STANDIN_FAIL": "terraform version"}, False, "terraform version"),
+        ("old terraform", {"STANDIN_TERRAFORM_VERSION": "1.2.9"}, False, "Terraform 1.2.9 is too old"),
+        (
+            "no credentials",
+            {
+                "AWS_ACCESS_KEY_ID": None,
+                "AWS_SECRET_ACCESS_KEY": None,
+                "AWS_SESSION_TOKEN": None,
+                "AWS_PROFILE": None,
+                "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                "AWS_CONFIG_FILE": "/nonexistent",
+            },
+            False,
+            "no AWS credentials",
+        ),
+    ],
+)
+def test_missing_prerequisites_are_named_before_anything_runs(
+    aws, workdir, tmp_path, case, env, path_without_docker, message
+):
     path = None
     if path_without_docker:
         only_terraform = tmp_path / "bin"
@@ -215,7 +260,8 @@ def test_missing_prerequisites_are_named_before_anything_runs(aws, workdir, tmp_
 
 
 def test_destroy_removes_the_repository_only_after_terraform_destroy_succeeded(
-        aws, workdir, server, built_bento, tmp_path):
+    aws, workdir, server, built_bento, tmp_path
+):
     assert run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento)).returncode == 0
     failed = run_deploy("destroy", workdir, server.url, tmp_path, env={"STANDIN_FAIL": "terraform destroy"})
     assert failed.returncode == 1
@@ -233,7 +279,11 @@ def test_destroy_removes_the_repository_only_after_terraform_destroy_succeeded(
 def test_generate_after_a_build_keeps_the_image(workdir, tmp_path):
     """`bentoctl generate` after a settings change, as the README says: the image stays named."""
     text = (workdir / "bentoctl.tfvars").read_text()
-    text = re.sub(r'image_repository(\s*)= ""', r'image_repository\1= "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/xgb"', text)
+    text = re.sub(
+        r'image_repository(\s*)= ""',
+        r'image_repository\1= "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/xgb"',
+        text,
+    )
     text = re.sub(r'image_version(\s*)= ""', r'image_version\1= "abc-x86_64"', text)
     (workdir / "bentoctl.tfvars").write_text(text)
     home = tmp_path / "bentoctl-home"
@@ -261,8 +311,9 @@ def new_image_version(workdir: Path, server, built_bento, tmp_path, env=None) ->
     config = yaml.safe_load((workdir / "deployment_config.yaml").read_text())
     config["spec"]["architecture"] = "arm64" if config["spec"].get("architecture", "x86_64") == "x86_64" else "x86_64"
     (workdir / "deployment_config.yaml").write_text(yaml.safe_dump(config))
-    return run_deploy("deploy", workdir, server.url, tmp_path, env=env,
-                      args=("--bento", built_bento, "--bake-seconds", "3"))
+    return run_deploy(
+        "deploy", workdir, server.url, tmp_path, env=env, args=("--bento", built_bento, "--bake-seconds", "3")
+    )
 
 
 def set_spec(workdir: Path, **values) -> None:
@@ -281,7 +332,10 @@ def test_deploy_records_the_bento_model_and_data_in_tfvars(aws, workdir, server,
     assert values["model_tag"] == trained.tag
     assert values["data_sha256"] == bentoml.models.get(trained.tag).info.metadata["data_sha256"]
     assert len(values["data_sha256"]) == 64
-    assert json.loads((workdir / "release.auto.tfvars.json").read_text()) == {"pinned_version": "", "canary_base_version": ""}
+    assert json.loads((workdir / "release.auto.tfvars.json").read_text()) == {
+        "pinned_version": "",
+        "canary_base_version": "",
+    }
     assert live_alias()["FunctionVersion"] == "1"
 
 
@@ -312,7 +366,9 @@ def test_a_canary_that_sets_off_an_alarm_is_rolled_back(aws, workdir, server, bu
     assert release["pinned_version"] == "1", "a later hand-made terraform apply keeps the rollback"
 
 
-def test_rollback_returns_the_alias_to_the_previous_version_without_building(aws, workdir, server, built_bento, tmp_path):
+def test_rollback_returns_the_alias_to_the_previous_version_without_building(
+    aws, workdir, server, built_bento, tmp_path
+):
     assert run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento)).returncode == 0
     assert new_image_version(workdir, server, built_bento, tmp_path).returncode == 0
     assert live_alias()["FunctionVersion"] == "2"

@@ -12,7 +12,7 @@ from tests.lambda_harness import OPERATOR_DIR
 from tests.terraform_files import PLAIN, committed_tfvars, locals_block, terraform_resources, terraform_variables
 
 sys.path.insert(0, str(OPERATOR_DIR))
-from aws_lambda_operator.terraform import SpecError, tfvars_text  # noqa: E402
+from aws_lambda_operator.terraform import SpecError, tfvars_text
 
 
 def test_throttling_is_on_by_default():
@@ -36,12 +36,18 @@ def test_authentication_is_off_by_default_and_one_setting_away():
     assert values["auth"] == "none"
     route = terraform_resources()["aws_apigatewayv2_route.service"]
     assert route["authorization_type"] == (
-        '${contains(local.protected_routes, each.value) ? local.authorization_type : "NONE"}')
-    assert route["authorizer_id"] == ('${contains(local.protected_routes, each.value) && var.auth == "jwt" '
-                                      '? aws_apigatewayv2_authorizer.jwt[0].id : null}')
+        '${contains(local.protected_routes, each.value) ? local.authorization_type : "NONE"}'
+    )
+    assert route["authorizer_id"] == (
+        '${contains(local.protected_routes, each.value) && var.auth == "jwt" '
+        "? aws_apigatewayv2_authorizer.jwt[0].id : null}"
+    )
     assert locals_block()["protected_routes"] == '${toset(["ANY /classify", "ANY /predict_proba"])}'
     assert map_indexed_by(locals_block()["authorization_type"], "var.auth") == {
-        "none": "NONE", "iam": "AWS_IAM", "jwt": "JWT"}
+        "none": "NONE",
+        "iam": "AWS_IAM",
+        "jwt": "JWT",
+    }
     authorizer = terraform_resources()["aws_apigatewayv2_authorizer.jwt"]
     assert authorizer["count"] == '${local.use_api && var.auth == "jwt" ? 1 : 0}'
     assert authorizer["jwt_configuration"] == [{"issuer": "${var.jwt_issuer}", "audience": "${var.jwt_audience}"}]
@@ -86,8 +92,21 @@ def test_no_state_credentials_or_build_output_is_tracked():
     assert not [path for path in tracked if any(mark in path for mark in forbidden)]
 
 
-@pytest.mark.parametrize("path", ["terraform.tfstate", "terraform.tfstate.backup", ".terraform/providers/x",
-                                  "deploy.tfplan", ".env", "key.pem", ".aws/credentials",
-                                  ".venv/bin/python", "models/x.bentomodel", "data/data.csv", "reports/metrics.json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "terraform.tfstate",
+        "terraform.tfstate.backup",
+        ".terraform/providers/x",
+        "deploy.tfplan",
+        ".env",
+        "key.pem",
+        ".aws/credentials",
+        ".venv/bin/python",
+        "models/x.bentomodel",
+        "data/data.csv",
+        "reports/metrics.json",
+    ],
+)
 def test_gitignore_guards_state_credentials_and_generated_files(path):
     assert git("check-ignore", "--no-index", "-q", path).returncode == 0, f"{path} is not ignored"

@@ -18,9 +18,14 @@ POLICY = json.loads((PROJECT_ROOT / "deploy" / "deployer-policy.json").read_text
 DOC = (PROJECT_ROOT / "deploy" / "deployer-policy.md").read_text()
 # The code that calls AWS directly: the modules that use boto3 (Terraform's calls are covered
 # through main.tf's types).
-CALLERS = [path for path in [*(PROJECT_ROOT / "deploy").glob("*.py"),
-                             *(PROJECT_ROOT / "deploy" / "aws-lambda-operator" / "aws_lambda_operator").glob("*.py")]
-           if "boto3" in path.read_text()]
+CALLERS = [
+    path
+    for path in [
+        *(PROJECT_ROOT / "deploy").glob("*.py"),
+        *(PROJECT_ROOT / "deploy" / "aws-lambda-operator" / "aws_lambda_operator").glob("*.py"),
+    ]
+    if "boto3" in path.read_text()
+]
 SERVICES = ("ecr", "lambda", "cloudwatch", "sts")
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 
@@ -52,8 +57,14 @@ def called_operations() -> set[str]:
 
 def test_every_aws_call_of_the_deploy_code_is_allowed():
     calls = called_operations()
-    assert {"ecr:CreateRepository", "ecr:BatchGetImage", "ecr:PutImage", "lambda:UpdateAlias",
-            "lambda:ListVersionsByFunction", "cloudwatch:DescribeAlarms"} <= calls, calls
+    assert {
+        "ecr:CreateRepository",
+        "ecr:BatchGetImage",
+        "ecr:PutImage",
+        "lambda:UpdateAlias",
+        "lambda:ListVersionsByFunction",
+        "cloudwatch:DescribeAlarms",
+    } <= calls, calls
     missing = calls - allowed_actions() - NEEDS_NO_PERMISSION
     assert not missing, f"the deploy code calls {sorted(missing)}, which deploy/deployer-policy.json does not allow"
 
@@ -86,23 +97,44 @@ def test_every_statement_is_explained_and_every_action_is_used_by_something():
     explained = doc_table("## Statements")
     sids = [statement["Sid"] for statement in POLICY["Statement"]]
     assert sorted(explained) == sorted(sids)
-    used = {action for actions in doc_table("## Terraform resource types and the actions they use").values()
-            for action in actions} | called_operations()
-    documented_elsewhere = {"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-                            "ecr:CompleteLayerUpload", "ecr:GetDownloadUrlForLayer", "ecr:GetLifecyclePolicy",
-                            "ecr:SetRepositoryPolicy", "ecr:GetRepositoryPolicy", "lambda:GetFunctionConfiguration",
-                            "lambda:GetFunctionConcurrency", "lambda:UntagResource", "lambda:ListTags",
-                            "logs:ListTagsLogGroup", "logs:TagResource", "logs:UntagResource",
-                            "logs:DescribeLogStreams", "logs:GetLogEvents", "logs:FilterLogEvents",
-                            "apigateway:PUT", "cloudwatch:TagResource", "cloudwatch:UntagResource",
-                            "sns:TagResource", "sns:UntagResource"}
+    used = {
+        action
+        for actions in doc_table("## Terraform resource types and the actions they use").values()
+        for action in actions
+    } | called_operations()
+    documented_elsewhere = {
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:InitiateLayerUpload",
+        "ecr:UploadLayerPart",
+        "ecr:CompleteLayerUpload",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:GetLifecyclePolicy",
+        "ecr:SetRepositoryPolicy",
+        "ecr:GetRepositoryPolicy",
+        "lambda:GetFunctionConfiguration",
+        "lambda:GetFunctionConcurrency",
+        "lambda:UntagResource",
+        "lambda:ListTags",
+        "logs:ListTagsLogGroup",
+        "logs:TagResource",
+        "logs:UntagResource",
+        "logs:DescribeLogStreams",
+        "logs:GetLogEvents",
+        "logs:FilterLogEvents",
+        "apigateway:PUT",
+        "cloudwatch:TagResource",
+        "cloudwatch:UntagResource",
+        "sns:TagResource",
+        "sns:UntagResource",
+    }
     unexplained = allowed_actions() - used - documented_elsewhere
     assert not unexplained, f"allowed but used by nothing listed: {sorted(unexplained)}"
     assert documented_elsewhere <= allowed_actions(), "the list above names actions the policy no longer has"
 
 
-@pytest.mark.parametrize("sid", ["EcrRepositoryAndPush", "LambdaFunction", "FunctionRole", "Alarms", "Dashboard",
-                                 "AlarmTopic"])
+@pytest.mark.parametrize(
+    "sid", ["EcrRepositoryAndPush", "LambdaFunction", "FunctionRole", "Alarms", "Dashboard", "AlarmTopic"]
+)
 def test_statements_are_scoped_to_this_deployments_names(sid):
     name = yaml.safe_load((PROJECT_ROOT / "deployment_config.yaml").read_text())["name"]
     statement = next(s for s in POLICY["Statement"] if s["Sid"] == sid)

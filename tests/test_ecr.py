@@ -11,16 +11,20 @@ from moto import mock_aws
 from tests.lambda_harness import OPERATOR_DIR
 
 sys.path.insert(0, str(OPERATOR_DIR))
-from aws_lambda_operator import create_repository, delete_repository  # noqa: E402
-from aws_lambda_operator.ecr import DEPLOYED_PREFIX, KEEP_IMAGES, RepositoryInUse  # noqa: E402
+from aws_lambda_operator import create_repository, delete_repository
+from aws_lambda_operator.ecr import DEPLOYED_PREFIX, KEEP_IMAGES, RepositoryInUse
 
 SPEC = {"region": "eu-west-1"}
 
 
 @pytest.fixture
 def aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
         yield boto3.client("ecr", region_name=SPEC["region"])
@@ -57,9 +61,20 @@ def test_lifecycle_never_expires_a_deployed_image(aws):
 
 def test_existing_repository_gets_the_current_lifecycle_policy(aws):
     aws.create_repository(repositoryName="xgb-classifier")
-    aws.put_lifecycle_policy(repositoryName="xgb-classifier", lifecyclePolicyText=json.dumps(
-        {"rules": [{"rulePriority": 1, "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
-                                                     "countNumber": 1}, "action": {"type": "expire"}}]}))
+    aws.put_lifecycle_policy(
+        repositoryName="xgb-classifier",
+        lifecyclePolicyText=json.dumps(
+            {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1},
+                        "action": {"type": "expire"},
+                    }
+                ]
+            }
+        ),
+    )
     create_repository("xgb-classifier", SPEC)
     policy = json.loads(aws.get_lifecycle_policy(repositoryName="xgb-classifier")["lifecyclePolicyText"])
     assert [rule["selection"].get("tagPrefixList") for rule in policy["rules"]][0] == [DEPLOYED_PREFIX]
@@ -74,9 +89,18 @@ def test_create_is_idempotent_for_redeploys(aws):
 
 def test_delete_removes_repository_with_images_and_tolerates_absence(aws):
     create_repository("xgb-classifier", SPEC)
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                           "config": {"digest": "sha256:" + "a" * 64, "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"},
-                           "layers": []})
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "digest": "sha256:" + "a" * 64,
+                "size": 1,
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+            },
+            "layers": [],
+        }
+    )
     aws.put_image(repositoryName="xgb-classifier", imageManifest=manifest, imageTag="v1")
     delete_repository("xgb-classifier", SPEC)
     assert aws.describe_repositories()["repositories"] == []
@@ -86,15 +110,25 @@ def test_delete_removes_repository_with_images_and_tolerates_absence(aws):
 def test_delete_refuses_while_the_function_still_runs_from_the_repository(aws):
     """bentoctl destroy deletes the repository even after a failed terraform destroy."""
     url, _, _ = create_repository("xgb-classifier", SPEC)
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                           "config": {"digest": "sha256:" + "b" * 64, "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"},
-                           "layers": []})
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "digest": "sha256:" + "b" * 64,
+                "size": 1,
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+            },
+            "layers": [],
+        }
+    )
     aws.put_image(repositoryName="xgb-classifier", imageManifest=manifest, imageTag="v1")
     iam = boto3.client("iam", region_name=SPEC["region"])
     role = iam.create_role(RoleName="xgb-classifier-lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     functions = boto3.client("lambda", region_name=SPEC["region"])
-    functions.create_function(FunctionName="xgb-classifier", Role=role, PackageType="Image",
-                              Code={"ImageUri": f"{url}:v1"})
+    functions.create_function(
+        FunctionName="xgb-classifier", Role=role, PackageType="Image", Code={"ImageUri": f"{url}:v1"}
+    )
     with pytest.raises(RepositoryInUse, match="terraform destroy"):
         delete_repository("xgb-classifier", SPEC)
     assert len(aws.describe_repositories()["repositories"]) == 1

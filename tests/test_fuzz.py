@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -60,8 +60,32 @@ def spellings(value) -> st.SearchStrategy[str]:
 good_cell = st.one_of(in_range_numbers, in_range_numbers, at_float32_limit).flatmap(spellings)
 bad_cell = st.one_of(
     beyond_float32.flatmap(spellings),
-    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "true", "false", "null", '"1"', '""',
-                     "[1]", "[]", "{}", '{"a": 1}', "+1", "01", ".5", "1.", "-", "0x1F", "1_000", "١"]),
+    st.sampled_from(
+        [
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "1e400",
+            "-1e400",
+            "true",
+            "false",
+            "null",
+            '"1"',
+            '""',
+            "[1]",
+            "[]",
+            "{}",
+            '{"a": 1}',
+            "+1",
+            "01",
+            ".5",
+            "1.",
+            "-",
+            "0x1F",
+            "1_000",
+            "١",
+        ]
+    ),
     st.text(max_size=6).map(json.dumps),
 )
 whitespace = st.sampled_from(["", "", " ", "\n", "\t", "\r\n", "  "])
@@ -70,6 +94,7 @@ whitespace = st.sampled_from(["", "", " ", "\n", "\t", "\r\n", "  "])
 @st.composite
 def matrix_text(draw, rows: list[list[str]]) -> str:
     """Rows of JSON tokens written out with generated whitespace."""
+
     def gap():
         return draw(whitespace)
 
@@ -103,24 +128,51 @@ def nearly_valid(draw) -> str:
 
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
 )
-any_json = st.recursive(json_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=5), inner, max_size=4)), max_leaves=30)
-special_text = st.sampled_from([
-    "", " ", "\n", "[", "]", "[[", "null", "true", "{}", "[]", "[[]]", "[[1,2,3,4,5,6,7],]",
-    "[[1,2,3,4,5,6,7]] trailing",
-    "[[1,2,3,4,5,6,7]][[1,2,3,4,5,6,7]]", "\ufeff[[1,2,3,4,5,6,7]]", "\u00a0[[1,2,3,4,5,6,7]]", "[[1,2,3,4,5,6,7]]\x0c",
-    "[[1,2,3,4,5,6,7]", "[[1 2 3 4 5 6 7]]", "[[1,2,3,4,5,6,7]]\x00", "[" * 5000 + "]" * 5000,
-    "[[" + "1" * 400 + ",0,0,0,0,0,0]]", "[[0." + "0" * 400 + "1,0,0,0,0,0,0]]", "[[1e-400,0,0,0,0,0,0]]",
-])
+any_json = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=5), inner, max_size=4)),
+    max_leaves=30,
+)
+special_text = st.sampled_from(
+    [
+        "",
+        " ",
+        "\n",
+        "[",
+        "]",
+        "[[",
+        "null",
+        "true",
+        "{}",
+        "[]",
+        "[[]]",
+        "[[1,2,3,4,5,6,7],]",
+        "[[1,2,3,4,5,6,7]] trailing",
+        "[[1,2,3,4,5,6,7]][[1,2,3,4,5,6,7]]",
+        "\ufeff[[1,2,3,4,5,6,7]]",
+        "\u00a0[[1,2,3,4,5,6,7]]",
+        "[[1,2,3,4,5,6,7]]\x0c",
+        "[[1,2,3,4,5,6,7]",
+        "[[1 2 3 4 5 6 7]]",
+        "[[1,2,3,4,5,6,7]]\x00",
+        "[" * 5000 + "]" * 5000,
+        "[[" + "1" * 400 + ",0,0,0,0,0,0]]",
+        "[[0." + "0" * 400 + "1,0,0,0,0,0,0]]",
+        "[[1e-400,0,0,0,0,0,0]]",
+    ]
+)
 
 # Bodies at the limits: few and large, so sent as they are rather than generated.
 LIMIT_ROW = "[0.5,-1.25,0.125,2.5,-0.75,0.625,1.5]"
 
 
-@lru_cache(maxsize=None)
+@cache
 def limit_body(name: str) -> bytes:
     """``rows:<n>`` is n valid rows; ``size:<char>:<extra>`` a one-row body padded with ``char``
     to MAX_BODY_BYTES + extra bytes as Lambda counts them."""
@@ -134,20 +186,37 @@ def limit_body(name: str) -> bytes:
     return (body + pad * (missing // per_pad) + " " * (missing % per_pad)).encode()
 
 
-LIMIT_BODIES = [f"rows:{config.MAX_ROWS}", f"rows:{config.MAX_ROWS + 1}",
-                *(f"size:{pad}:{extra}" for pad in ("space", "newline", "tab", "return") for extra in (0, 1))]
+LIMIT_BODIES = [
+    f"rows:{config.MAX_ROWS}",
+    f"rows:{config.MAX_ROWS + 1}",
+    *(f"size:{pad}:{extra}" for pad in ("space", "newline", "tab", "return") for extra in (0, 1)),
+]
 
 
 def limit_cases() -> list[tuple[str, bytes, str]]:
     return [(ENDPOINTS[n % 2], limit_body(name), "application/json") for n, name in enumerate(LIMIT_BODIES)]
 
 
-ACCEPTED_TYPES = ["application/json"] * 6 + ["application/json; charset=utf-8", "Application/JSON",
-                                             "application/json;charset=UTF-8", "application/json ; q=1"]
-REFUSED_TYPES = ["application/vnd.api+json", "application/problem+json", "application/merge-patch+json",
-                 "text/json", "application/json-seq", "application/jsonl", "text/plain",
-                 "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/octet-stream",
-                 "", None]
+ACCEPTED_TYPES = ["application/json"] * 6 + [
+    "application/json; charset=utf-8",
+    "Application/JSON",
+    "application/json;charset=UTF-8",
+    "application/json ; q=1",
+]
+REFUSED_TYPES = [
+    "application/vnd.api+json",
+    "application/problem+json",
+    "application/merge-patch+json",
+    "text/json",
+    "application/json-seq",
+    "application/jsonl",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/octet-stream",
+    "",
+    None,
+]
 
 
 @st.composite
@@ -211,9 +280,12 @@ def report(name: str, outcomes: Counter) -> None:
     print(f"\n{name}: {sum(outcomes.values())} cases, statuses {dict(sorted(outcomes.items(), key=str))}")
 
 
-FUZZ_SETTINGS = settings(max_examples=CASES, deadline=None, derandomize=False,
-                         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                                HealthCheck.data_too_large])
+FUZZ_SETTINGS = settings(
+    max_examples=CASES,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # ---------------------------------------------------------------------------- through the server
 
@@ -247,8 +319,9 @@ def test_server_answers_generated_requests_as_the_oracle_says(server, session, b
 def test_server_answers_bodies_at_the_limits_as_the_oracle_says(server, session, booster):
     outcomes = Counter()
     for endpoint, body, content_type in limit_cases():
-        response = session.post(f"{server.url}/{endpoint}", data=body, headers={"Content-Type": content_type},
-                                timeout=60)
+        response = session.post(
+            f"{server.url}/{endpoint}", data=body, headers={"Content-Type": content_type}, timeout=60
+        )
         outcomes[response.status_code] += 1
         check_answer(booster, endpoint, response.status_code, response.text, body, content_type)
     assert set(outcomes) == {200, 413}, outcomes
@@ -281,7 +354,7 @@ def test_lambda_handler_answers_generated_events_as_the_oracle_says(task_dir, bo
     responses = invoke(task_dir, events)["responses"]
 
     outcomes = Counter()
-    for (endpoint, body, content_type), response in zip(sent, responses):
+    for (endpoint, body, content_type), response in zip(sent, responses, strict=True):
         outcomes[response["statusCode"]] += 1
         check_answer(booster, endpoint, response["statusCode"], response["body"], body, content_type)
     report("Lambda handler", outcomes)

@@ -10,10 +10,9 @@ import pytest
 from src import config
 from tests.conftest import PROJECT_ROOT
 from tests.lambda_events import http_api_v2, rest_api_v1
-from tests.sample_requests import BAD, ROWS
 from tests.lambda_harness import image_command, image_env, invoke, lambda_env, run_read_only
+from tests.sample_requests import BAD, ROWS
 from tests.terraform_files import locals_block
-
 
 
 def test_context_has_handler_code_model_and_dockerfile(lambda_context, trained):
@@ -45,7 +44,6 @@ EVENT_SHAPES = {
     "v2-base64-body": lambda body, **kw: http_api_v2(body, base64_body=True, **kw),
     "v1-rest-api": lambda body, **kw: rest_api_v1(body, **kw),
 }
-
 
 
 def main_tf_routes() -> list[tuple[str, str]]:
@@ -90,12 +88,19 @@ def all_events() -> dict[str, dict]:
         "largest accepted": largest_event_with_10_kb_of_headers(),
         "one byte more": http_api_v2(largest_accepted_body() + " "),
         "most rows": http_api_v2(MOST_ROWS.tolist(), path="/predict_proba"),
-        **{f"route {method} {path}": http_api_v2([[0.0] * 7] if method != "GET" else "",
-                                                 method="POST" if method == "ANY" else method,
-                                                 path=path.replace("{proxy+}", "swagger-ui-bundle.js"))
-           for method, path in main_tf_routes()},
-        **{f"route {method} {path} by GET": http_api_v2("", method="GET", path=path)
-           for method, path in main_tf_routes() if method == "ANY"},
+        **{
+            f"route {method} {path}": http_api_v2(
+                [[0.0] * 7] if method != "GET" else "",
+                method="POST" if method == "ANY" else method,
+                path=path.replace("{proxy+}", "swagger-ui-bundle.js"),
+            )
+            for method, path in main_tf_routes()
+        },
+        **{
+            f"route {method} {path} by GET": http_api_v2("", method="GET", path=path)
+            for method, path in main_tf_routes()
+            if method == "ANY"
+        },
         **{f"repeat {n}": http_api_v2([ROWS[0].tolist()]) for n in range(REPEATS)},
     }
     return events
@@ -106,7 +111,7 @@ def run(task_dir):
     """All the events in one fresh read-only process, in order, then 200 more of the first."""
     events = all_events()
     report = invoke(task_dir, list(events.values()), repeat=200)
-    report["by_name"] = dict(zip(events, report["responses"]))
+    report["by_name"] = dict(zip(events, report["responses"], strict=True))
     return report
 
 
@@ -185,6 +190,7 @@ def test_the_largest_accepted_body_fits_a_lambda_event_with_10_kb_of_headers(run
 def test_the_answer_for_the_most_rows_fits_lambdas_response_limit(run, booster):
     answer = run["by_name"]["most rows"]
     assert answer["statusCode"] == 200
-    np.testing.assert_allclose(json.loads(answer["body"]), booster.inplace_predict(MOST_ROWS.astype(np.float32)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        json.loads(answer["body"]), booster.inplace_predict(MOST_ROWS.astype(np.float32)), rtol=1e-6
+    )
     assert len(json.dumps(answer).encode()) <= config.LAMBDA_PAYLOAD_LIMIT_BYTES

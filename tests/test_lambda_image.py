@@ -33,8 +33,10 @@ MAX_IMAGE_MB = 700
 # Lambda ends a function's initialisation after 10 s; a cold start must answer well within it.
 MAX_FIRST_ANSWER_S = 10
 RUN_TIMEOUT_S = 120
-SINGLE_IMAGE_MANIFESTS = ("application/vnd.docker.distribution.manifest.v2+json",
-                          "application/vnd.oci.image.manifest.v1+json")
+SINGLE_IMAGE_MANIFESTS = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+)
 HOST_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64"}
 CONSOLE_TEST_EVENT = {"key1": "value1", "key2": "value2", "key3": "value3"}
 
@@ -90,9 +92,13 @@ def lambda_image(image_tools, lambda_context, spec, measurements):
         host = HOST_ARCHITECTURES.get(platform.machine(), platform.machine())
         hint = "" if arch == host else f" (an {arch} image on an {host} host needs qemu-user-static)"
         pytest.fail(f"the image did not build{hint}:\n{error}")
-    measurements.update(image=image.tag, base=image.base, architecture=arch,
-                        build_s=round(image.build_s, 1),
-                        base_build_s=None if image.base_build_s is None else round(image.base_build_s, 1))
+    measurements.update(
+        image=image.tag,
+        base=image.base,
+        architecture=arch,
+        build_s=round(image.build_s, 1),
+        base_build_s=None if image.base_build_s is None else round(image.base_build_s, 1),
+    )
     yield image
     image_build.remove_image(image.tag)
 
@@ -124,12 +130,12 @@ def lambda_env(image: image_build.BuiltImage, spec: dict, runtime_api: str) -> d
     }
 
 
-def run_in_image(root: Path, image: image_build.BuiltImage, argv: list[str], env: dict,
-                 **kwargs) -> subprocess.Popen:
+def run_in_image(root: Path, image: image_build.BuiltImage, argv: list[str], env: dict, **kwargs) -> subprocess.Popen:
     """Start ``argv`` from the image's file system as Lambda would, in its own process group."""
     workdir = image.inspect["Config"].get("WorkingDir") or "/"
-    return subprocess.Popen(image_build.read_only_argv(root, argv, env, workdir),
-                            stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
+    return subprocess.Popen(
+        image_build.read_only_argv(root, argv, env, workdir), stdin=subprocess.DEVNULL, start_new_session=True, **kwargs
+    )
 
 
 def kill_group(process: subprocess.Popen) -> None:
@@ -166,8 +172,14 @@ def lambda_run(image_root, lambda_image, spec, measurements) -> LambdaRun:
     try:
         started = time.monotonic()
         with open(log, "wb") as out:
-            process = run_in_image(image_root, lambda_image, argv, lambda_env(lambda_image, spec, api.address),
-                                   stdout=out, stderr=subprocess.STDOUT)
+            process = run_in_image(
+                image_root,
+                lambda_image,
+                argv,
+                lambda_env(lambda_image, spec, api.address),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         try:
             while not api.done.wait(0.2) and process.poll() is None:
                 if time.monotonic() - started > RUN_TIMEOUT_S:
@@ -196,8 +208,9 @@ def test_image_is_one_platform_built_for_the_configured_architecture(lambda_imag
     assert manifest["mediaType"] in SINGLE_IMAGE_MANIFESTS, manifest["mediaType"]
     assert "manifests" not in manifest and manifest["layers"]
     site = next(image_root.glob("usr/local/lib/python3.*/site-packages"))
-    libraries = [p for p in site.rglob("*.so*")
-                 if (p.suffix == ".so" or ".so." in p.name) and p.is_file() and not p.is_symlink()]
+    libraries = [
+        p for p in site.rglob("*.so*") if (p.suffix == ".so" or ".so." in p.name) and p.is_file() and not p.is_symlink()
+    ]
     assert any(p.name == "libxgboost.so" for p in libraries)
     machine = image_build.ELF_MACHINES[arch]
     wrong = [str(p.relative_to(site)) for p in libraries if image_build.elf_machine(p) != machine]
@@ -214,11 +227,16 @@ def test_image_size_is_bounded(lambda_image, image_root, measurements):
     size = lambda_image.inspect["Size"]
     base_size = image_build.inspect_image(lambda_image.base)["Size"]
     site = next(image_root.glob("usr/local/lib/python3.*/site-packages"))
-    measurements.update(image_size_mb=round(size / 1e6), base_size_mb=round(base_size / 1e6),
-                        added_by_dockerfile_mb=round((size - base_size) / 1e6),
-                        site_packages_mb=round(image_build.tree_bytes(site) / 1e6))
-    print(f"\nimage {size / 1e6:.0f} MB (stand-in base {base_size / 1e6:.0f} MB), "
-          f"site-packages {measurements['site_packages_mb']} MB")
+    measurements.update(
+        image_size_mb=round(size / 1e6),
+        base_size_mb=round(base_size / 1e6),
+        added_by_dockerfile_mb=round((size - base_size) / 1e6),
+        site_packages_mb=round(image_build.tree_bytes(site) / 1e6),
+    )
+    print(
+        f"\nimage {size / 1e6:.0f} MB (stand-in base {base_size / 1e6:.0f} MB), "
+        f"site-packages {measurements['site_packages_mb']} MB"
+    )
     assert size < MAX_IMAGE_MB * 1e6, f"image is {size / 1e6:.0f} MB, over {MAX_IMAGE_MB} MB"
 
 
@@ -249,8 +267,9 @@ def test_only_tmp_is_writable_and_the_code_runs_as_nobody(lambda_image, image_ro
         "                  'root': write('/probe'), 'tmp': write('/tmp/probe')}))\n"
     )
     env = lambda_env(lambda_image, spec, "127.0.0.1:9")
-    process = run_in_image(image_root, lambda_image, ["python", "-c", probe], env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = run_in_image(
+        image_root, lambda_image, ["python", "-c", probe], env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         stdout, stderr = process.communicate(timeout=60)
     finally:
@@ -286,8 +305,11 @@ def test_every_event_shape_gets_the_labels(lambda_run, booster, name):
     assert json.loads(answer["body"]) == expected
 
 
-@pytest.mark.parametrize("case, status, message", [(case, status, message) for case, _, _, status, message in BAD],
-                         ids=[case for case, *_ in BAD])
+@pytest.mark.parametrize(
+    "case, status, message",
+    [(case, status, message) for case, _, _, status, message in BAD],
+    ids=[case for case, *_ in BAD],
+)
 def test_bad_requests_get_their_4xx_and_message(lambda_run, case, status, message):
     answer = lambda_run.answer(f"bad: {case}")
     assert answer["statusCode"] == status, answer

@@ -14,9 +14,7 @@ import pytest
 
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2
-
-from tests.lambda_harness import (image_command, invoke, lambda_env, read_only_prefix, site_packages,
-                                  site_packages_mb)
+from tests.lambda_harness import image_command, invoke, lambda_env, read_only_prefix, site_packages, site_packages_mb
 from tests.sample_requests import ROWS
 
 MAX_SITE_PACKAGES_MB = 250
@@ -39,8 +37,9 @@ def test_replayed_build_compiled_the_code_directory_and_left_the_shared_one_alon
 
 
 def test_environment_is_complete_and_holds_only_serving_packages(image_python):
-    check = subprocess.run([sys.executable, "-m", "pip", "--python", str(image_python), "check"],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(image_python), "check"], capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     site = site_packages(image_python)
     names = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
@@ -62,15 +61,29 @@ def test_handler_answers_from_the_image_environment_read_only(image_python, imag
 
 
 def test_entry_command_serves_events_through_awslambdaric(image_python, image_task):
-    events = [http_api_v2([[1, 2, 3, 4, 5, 6, 7]]), http_api_v2("[1, 2]"), http_api_v2(ROWS[:3].tolist(), path="/predict_proba")]
+    events = [
+        http_api_v2([[1, 2, 3, 4, 5, 6, 7]]),
+        http_api_v2("[1, 2]"),
+        http_api_v2(ROWS[:3].tolist(), path="/predict_proba"),
+    ]
     api = FakeRuntimeApi(events)
     command = image_command(image_task.parent / "Dockerfile")
     assert command[0] == "python", command
-    env = {**lambda_env(image_task), "AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": command[-1],
-           "AWS_LAMBDA_FUNCTION_NAME": "xgb-classifier", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}
-    process = subprocess.Popen(read_only_prefix(image_task) + [str(image_python), *command[1:]],
-                               cwd=image_task, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    env = {
+        **lambda_env(image_task),
+        "AWS_LAMBDA_RUNTIME_API": api.address,
+        "_HANDLER": command[-1],
+        "AWS_LAMBDA_FUNCTION_NAME": "xgb-classifier",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+    }
+    process = subprocess.Popen(
+        read_only_prefix(image_task) + [str(image_python), *command[1:]],
+        cwd=image_task,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         finished = api.done.wait(timeout=120)
     finally:

@@ -21,8 +21,7 @@ import pytest
 import requests
 
 from deploy import lambda_local
-from deploy.lambda_runtime import (FunctionError, FunctionSettings, LocalFunction, context_from_bento,
-                                   read_only_copy)
+from deploy.lambda_runtime import FunctionError, FunctionSettings, LocalFunction, context_from_bento, read_only_copy
 from src import client, config
 from tests import schemathesis_run
 from tests.conftest import PROJECT_ROOT, base_env, run_python
@@ -33,30 +32,56 @@ ROWS = [config.EXAMPLE_ROWS[0], [1, 2, 3, 4, 5, 6, 7]]
 
 # ---------------------------------------------------------------------------- requests into events and back
 
+
 def test_a_request_becomes_the_payload_2_event_api_gateway_sends():
-    headers = [("Host", "127.0.0.1:3001"), ("Content-Type", "application/json"), ("X-Twice", "a"),
-               ("X-Twice", "b"), ("Cookie", "a=1; b=2"), ("User-Agent", "curl/8.5.0")]
-    event = lambda_local.http_event("POST", "/classify?x=1&x=2&y=", headers, b"[[1]]", "127.0.0.1",
-                                    request_id="abc=", now=1_700_000_000.5)
+    headers = [
+        ("Host", "127.0.0.1:3001"),
+        ("Content-Type", "application/json"),
+        ("X-Twice", "a"),
+        ("X-Twice", "b"),
+        ("Cookie", "a=1; b=2"),
+        ("User-Agent", "curl/8.5.0"),
+    ]
+    event = lambda_local.http_event(
+        "POST", "/classify?x=1&x=2&y=", headers, b"[[1]]", "127.0.0.1", request_id="abc=", now=1_700_000_000.5
+    )
     assert event["version"] == "2.0" and event["routeKey"] == "$default"
     assert (event["rawPath"], event["rawQueryString"]) == ("/classify", "x=1&x=2&y=")
     assert event["queryStringParameters"] == {"x": "1,2", "y": ""}
-    assert event["headers"] == {"host": "127.0.0.1:3001", "content-type": "application/json", "x-twice": "a,b",
-                                "user-agent": "curl/8.5.0"}
+    assert event["headers"] == {
+        "host": "127.0.0.1:3001",
+        "content-type": "application/json",
+        "x-twice": "a,b",
+        "user-agent": "curl/8.5.0",
+    }
     assert event["cookies"] == ["a=1", "b=2"]
     assert (event["body"], event["isBase64Encoded"]) == ("[[1]]", False)
     context = event["requestContext"]
     assert context["stage"] == "$default" and context["requestId"] == "abc="
-    assert context["http"] == {"method": "POST", "path": "/classify", "protocol": "HTTP/1.1",
-                               "sourceIp": "127.0.0.1", "userAgent": "curl/8.5.0"}
+    assert context["http"] == {
+        "method": "POST",
+        "path": "/classify",
+        "protocol": "HTTP/1.1",
+        "sourceIp": "127.0.0.1",
+        "userAgent": "curl/8.5.0",
+    }
     assert context["timeEpoch"] == 1_700_000_000_500 and context["time"] == "14/Nov/2023:22:13:20 +0000"
 
 
-@pytest.mark.parametrize("content_type, encoded", [
-    ("application/json", False), ("application/json; charset=utf-8", False), ("text/csv", False),
-    ("application/xml", False), ("application/javascript", False), ("application/octet-stream", True),
-    ("application/vnd.api+json", True), ("multipart/form-data; boundary=x", True), (None, True),
-])
+@pytest.mark.parametrize(
+    "content_type, encoded",
+    [
+        ("application/json", False),
+        ("application/json; charset=utf-8", False),
+        ("text/csv", False),
+        ("application/xml", False),
+        ("application/javascript", False),
+        ("application/octet-stream", True),
+        ("application/vnd.api+json", True),
+        ("multipart/form-data; boundary=x", True),
+        (None, True),
+    ],
+)
 def test_bodies_are_base64_encoded_where_api_gateway_encodes_them(content_type, encoded):
     headers = [("Content-Type", content_type)] if content_type else []
     event = lambda_local.http_event("POST", "/classify", headers, b"[[1, 2]]", "127.0.0.1")
@@ -67,25 +92,35 @@ def test_bodies_are_base64_encoded_where_api_gateway_encodes_them(content_type, 
 def test_no_body_no_query_and_invalid_utf8():
     event = lambda_local.http_event("GET", "/livez", [], b"", "127.0.0.1")
     assert "body" not in event and "queryStringParameters" not in event and "cookies" not in event
-    raw = b'[[1, 2, \xff]]'
+    raw = b"[[1, 2, \xff]]"
     event = lambda_local.http_event("POST", "/classify", [("content-type", "application/json")], raw, "127.0.0.1")
     assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == raw
 
 
 def test_a_result_becomes_the_http_answer():
-    status, headers, body = lambda_local.http_answer({
-        "statusCode": 201, "headers": {"content-type": "image/png", "x-a": "1"},
-        "cookies": ["s=1; Path=/", "t=2"], "body": base64.b64encode(b"\x89PNG").decode(), "isBase64Encoded": True})
+    status, headers, body = lambda_local.http_answer(
+        {
+            "statusCode": 201,
+            "headers": {"content-type": "image/png", "x-a": "1"},
+            "cookies": ["s=1; Path=/", "t=2"],
+            "body": base64.b64encode(b"\x89PNG").decode(),
+            "isBase64Encoded": True,
+        }
+    )
     assert (status, body) == (201, b"\x89PNG")
-    assert headers == [("content-type", "image/png"), ("x-a", "1"), ("set-cookie", "s=1; Path=/"),
-                       ("set-cookie", "t=2")]
+    assert headers == [
+        ("content-type", "image/png"),
+        ("x-a", "1"),
+        ("set-cookie", "s=1; Path=/"),
+        ("set-cookie", "t=2"),
+    ]
     assert lambda_local.http_answer({"statusCode": 204}) == (204, [], b"")
     assert lambda_local.http_answer([1, 0]) == (200, [("content-type", "application/json")], b"[1, 0]")
 
 
 # ---------------------------------------------------------------------------- the function's life
 
-FAKE_HANDLER = '''\
+FAKE_HANDLER = """\
 import os, time
 if os.environ.get("FAIL_INIT"):
     raise RuntimeError("cannot start: " + os.environ["FAIL_INIT"])
@@ -102,7 +137,7 @@ def handler(event, context):
         except OSError as exc:
             return {"statusCode": 200, "body": type(exc).__name__}
     return {"statusCode": 200, "body": f"{os.getpid()} {context.aws_request_id} {os.environ['HOME']}"}
-'''
+"""
 
 
 @pytest.fixture
@@ -112,15 +147,17 @@ def fake_task(tmp_path):
     (context / "app" / "lambda_app.py").write_text(FAKE_HANDLER)
     (context / "env" / "docker").mkdir(parents=True)
     (context / "env" / "docker" / "Dockerfile").write_text(
-        "FROM scratch\nENV LAMBDA_TASK_ROOT=/var/task \\\n    HOME=/tmp\nWORKDIR /var/task\nUSER 65534:65534\n")
+        "FROM scratch\nENV LAMBDA_TASK_ROOT=/var/task \\\n    HOME=/tmp\nWORKDIR /var/task\nUSER 65534:65534\n"
+    )
     task = read_only_copy(context)
     yield task
     subprocess.run(["rm", "-rf", str(task.parent)], check=False)
 
 
 def fake_function(task, **env) -> LocalFunction:
-    return LocalFunction(task, Path(sys.executable), FunctionSettings(timeout_s=1.5, extra_env=env),
-                         log=subprocess.DEVNULL)
+    return LocalFunction(
+        task, Path(sys.executable), FunctionSettings(timeout_s=1.5, extra_env=env), log=subprocess.DEVNULL
+    )
 
 
 def test_one_container_answers_until_it_times_out_or_crashes_then_a_new_one_starts(fake_task):
@@ -154,6 +191,7 @@ def test_a_failed_start_is_reported_with_its_error(fake_task):
 
 # ---------------------------------------------------------------------------- the real handler over HTTP
 
+
 def test_make_lambda_local_builds_the_context_bentoctl_builds(built_bento, lambda_context, tmp_path):
     """`--bento` (make lambda-local) hands the operator what `bentoctl build` hands it."""
     made = context_from_bento(built_bento, tmp_path)
@@ -178,7 +216,12 @@ def endpoint(lambda_context, tmp_path_factory):
     with open(log, "wb") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", "deploy.lambda_local", "--context", str(lambda_context), "--port", str(port)],
-            cwd=PROJECT_ROOT, env=base_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=PROJECT_ROOT,
+            env=base_env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -200,9 +243,22 @@ def expected_labels(booster, rows):
 
 
 def test_curl_gets_the_models_answer(endpoint, booster, trained):
-    result = subprocess.run(["curl", "-s", "-i", "-X", "POST", f"{endpoint.url}/classify",
-                             "-H", "Content-Type: application/json", "-d", json.dumps(ROWS)],
-                            capture_output=True, timeout=60)
+    result = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-i",
+            "-X",
+            "POST",
+            f"{endpoint.url}/classify",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            json.dumps(ROWS),
+        ],
+        capture_output=True,
+        timeout=60,
+    )
     head, _, body = result.stdout.decode().partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 200"), result.stdout
     assert f"x-model-version: {trained.tag}" in head.lower()
@@ -224,8 +280,9 @@ def test_answers_through_the_handler_keep_the_contract(endpoint):
     assert "<title>XGBoost binary classifier" in page.text
     head = requests.head(f"{endpoint.url}/livez", timeout=30)
     assert head.status_code == 200 and head.content == b""
-    not_utf8 = requests.post(f"{endpoint.url}/classify", data=b"[[1, 2, \xff]]",
-                             headers={"Content-Type": "application/json"}, timeout=30)
+    not_utf8 = requests.post(
+        f"{endpoint.url}/classify", data=b"[[1, 2, \xff]]", headers={"Content-Type": "application/json"}, timeout=30
+    )
     assert not_utf8.status_code == 400 and "not valid JSON" in not_utf8.json()["error"]
     other_method = requests.request("QUERY", f"{endpoint.url}/classify", timeout=30)
     assert other_method.status_code == 405 and other_method.json()["error"].endswith("it takes POST")
@@ -233,8 +290,9 @@ def test_answers_through_the_handler_keep_the_contract(endpoint):
 
 def test_an_event_over_lambdas_limit_gets_api_gateways_413(endpoint):
     body = b"[" + b" " * (lambda_local.LAMBDA_EVENT_LIMIT_BYTES + 1024) + b"]"
-    response = requests.post(f"{endpoint.url}/classify", data=body, headers={"Content-Type": "application/json"},
-                             timeout=60)
+    response = requests.post(
+        f"{endpoint.url}/classify", data=body, headers={"Content-Type": "application/json"}, timeout=60
+    )
     assert response.status_code == 413 and response.json() == {"message": "Request Entity Too Large"}
     assert requests.get(f"{endpoint.url}/livez", timeout=30).status_code == 200
 

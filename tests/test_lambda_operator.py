@@ -9,10 +9,17 @@ import yaml
 
 from tests.conftest import PROJECT_ROOT
 from tests.lambda_harness import OPERATOR_DIR, bentoctl, install_operator
-from tests.terraform_files import PLAIN, committed_tfvars, locals_block, parsed, terraform_resources, terraform_variables
+from tests.terraform_files import (
+    PLAIN,
+    committed_tfvars,
+    locals_block,
+    parsed,
+    terraform_resources,
+    terraform_variables,
+)
 
 sys.path.insert(0, str(OPERATOR_DIR))
-from aws_lambda_operator.terraform import SpecError, tfvars_text  # noqa: E402
+from aws_lambda_operator.terraform import SpecError, tfvars_text
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +49,9 @@ def test_generate_reproduces_the_committed_main_tf_and_tfvars(bentoctl_home, tmp
     result = generate_into(tmp_path, bentoctl_home)
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("main.tf", "bentoctl.tfvars"):
-        assert (tmp_path / name).read_text() == (PROJECT_ROOT / name).read_text(), f"{name} differs from the committed one"
+        assert (tmp_path / name).read_text() == (PROJECT_ROOT / name).read_text(), (
+            f"{name} differs from the committed one"
+        )
 
 
 def test_main_tf_parses_and_declares_every_tfvars_value_typed_and_described():
@@ -79,16 +88,31 @@ def test_main_tf_has_the_resources_a_careful_team_expects():
 
 def test_role_may_only_write_its_own_logs():
     main = parsed(PROJECT_ROOT / "main.tf")
-    documents = {name: body for block in main["data"] for kind, named in block.items()
-                 if kind == "aws_iam_policy_document" for name, body in named.items()}
+    documents = {
+        name: body
+        for block in main["data"]
+        for kind, named in block.items()
+        if kind == "aws_iam_policy_document"
+        for name, body in named.items()
+    }
     statements = documents["write_own_logs"]["statement"]
     assert len(statements) == 1
     assert sorted(statements[0]["actions"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert statements[0]["resources"] == ["${aws_cloudwatch_log_group.lambda.arn}:*"]
 
 
-@pytest.mark.parametrize("key, value", [("timeout", 30), ("timeout", 0), ("memory_size", 64), ("memory_size", 20000), ("architecture", "sparc"),
-                                        ("log_retention_days", 31), ("auth", "password")])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("timeout", 30),
+        ("timeout", 0),
+        ("memory_size", 64),
+        ("memory_size", 20000),
+        ("architecture", "sparc"),
+        ("log_retention_days", 31),
+        ("auth", "password"),
+    ],
+)
 def test_out_of_range_spec_values_are_refused(bentoctl_home, tmp_path, key, value):
     config = yaml.safe_load((PROJECT_ROOT / "deployment_config.yaml").read_text())
     config["spec"][key] = value
@@ -101,11 +125,17 @@ def test_out_of_range_spec_values_are_refused(bentoctl_home, tmp_path, key, valu
 
 
 def test_env_and_image_tag_reach_tfvars_with_their_types():
-    text = tfvars_text("svc", {
-        "region": "eu-west-1", "timeout": 5, "memory_size": 2048, "env": {"A": "1", "B": "two"},
-        "image_tag": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc:abc123",
-        "cors_allow_origins": ["https://example.com"],
-    })
+    text = tfvars_text(
+        "svc",
+        {
+            "region": "eu-west-1",
+            "timeout": 5,
+            "memory_size": 2048,
+            "env": {"A": "1", "B": "two"},
+            "image_tag": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc:abc123",
+            "cors_allow_origins": ["https://example.com"],
+        },
+    )
     values = hcl2.loads(text, serialization_options=PLAIN)
     assert values["memory_size"] == 2048 and values["timeout"] == 5
     assert values["environment_variables"] == {"A": "1", "B": "two"}
@@ -121,8 +151,10 @@ def test_jwt_without_issuer_is_refused():
 
 def test_values_that_look_like_templates_are_escaped_for_terraform():
     """Terraform reads ${ and %{ in a quoted string as template sequences (and rejects these)."""
-    text = tfvars_text("svc", {"region": "us-east-1", "env": {"GREETING": "hi ${name} %{if x}"},
-                               "jwt_issuer": "https://issuer/${tenant}"})
+    text = tfvars_text(
+        "svc",
+        {"region": "us-east-1", "env": {"GREETING": "hi ${name} %{if x}"}, "jwt_issuer": "https://issuer/${tenant}"},
+    )
     import re
 
     assert not re.search(r"(?<!\$)\$\{|(?<!%)%\{", text.replace("$${", "").replace("%%{", ""))
@@ -135,11 +167,18 @@ def test_repository_name_is_everything_after_the_registry_host():
 
     expression = locals_block()["repository_name"]
     pattern = re.search(r'regex\("(.+?)", var\.image_repository\)\[0\]', expression).group(1).replace("\\\\", "\\")
-    for url, name in [("123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb-classifier", "xgb-classifier"),
-                      ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/ml/xgb", "team/ml/xgb")]:
+    for url, name in [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb-classifier", "xgb-classifier"),
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/ml/xgb", "team/ml/xgb"),
+    ]:
         assert re.match(pattern, url).group(1) == name
-    data = {name: body for block in parsed(PROJECT_ROOT / "main.tf")["data"] for kind, named in block.items()
-            if kind == "aws_ecr_repository" for name, body in named.items()}
+    data = {
+        name: body
+        for block in parsed(PROJECT_ROOT / "main.tf")["data"]
+        for kind, named in block.items()
+        if kind == "aws_ecr_repository"
+        for name, body in named.items()
+    }
     assert data["service"]["name"] == "${local.repository_name}"
 
 
@@ -151,7 +190,7 @@ def test_endpoint_output_has_no_trailing_slash():
 
 def test_cors_allows_the_sigv4_headers_when_auth_is_iam():
     block = locals_block()
-    assert "var.auth == \"iam\" ? local.sigv4_headers" in block["cors_headers"]
+    assert 'var.auth == "iam" ? local.sigv4_headers' in block["cors_headers"]
     assert {"x-amz-date", "x-amz-security-token", "x-amz-content-sha256"} <= set(block["sigv4_headers"])
     api = terraform_resources()["aws_apigatewayv2_api.service"]
     assert "local.cors_headers" in str(api["dynamic"])
@@ -161,6 +200,7 @@ def test_the_service_times_out_a_second_before_lambda_does():
     """The function's environment sets the service's request timeout from the function's; the
     user's own env comes last, so it may override it."""
     assert locals_block()["function_env"] == (
-        "${merge({XGB_REQUEST_TIMEOUT_S = tostring(max(var.timeout - 1, var.timeout / 2))}, var.environment_variables)}")
+        "${merge({XGB_REQUEST_TIMEOUT_S = tostring(max(var.timeout - 1, var.timeout / 2))}, var.environment_variables)}"
+    )
     function = terraform_resources()["aws_lambda_function.service"]
     assert function["environment"] == [{"variables": "${local.function_env}"}]

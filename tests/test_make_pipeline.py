@@ -20,20 +20,33 @@ STEPS = ("==> data:", "==> train:", "==> build:")
 def project(tmp_path):
     copy = tmp_path / "project"
     copy.mkdir()
-    for name in ("Makefile", "bentofile.yaml", "requirements.txt", "constraints.txt", "requirements-serve.txt",
-                 "requirements-tools.txt", "constraints-tools.txt"):
+    for name in (
+        "Makefile",
+        "bentofile.yaml",
+        "requirements.txt",
+        "constraints.txt",
+        "requirements-serve.txt",
+        "requirements-tools.txt",
+        "constraints-tools.txt",
+    ):
         shutil.copy2(PROJECT_ROOT / name, copy / name)
-    shutil.copytree(PROJECT_ROOT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__"),
-                    copy_function=shutil.copy2)
+    shutil.copytree(
+        PROJECT_ROOT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__"), copy_function=shutil.copy2
+    )
     (copy / "data").mkdir()
     return copy
 
 
 def make_ready(project: Path, home: Path) -> str:
     venv = Path(sys.executable).parent.parent
-    result = subprocess.run(["make", "--no-print-directory", f"VENV={venv}", "ready"], cwd=project,
-                            env={**os.environ, "BENTOML_HOME": str(home)}, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        ["make", "--no-print-directory", f"VENV={venv}", "ready"],
+        cwd=project,
+        env={**os.environ, "BENTOML_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 

@@ -70,23 +70,38 @@ def test_document_describes_this_model_not_bentoml(document, trained):
     assert info["version"] == trained.tag and info["title"] == config.SERVICE_NAME
     text = info["description"]
     assert "Machine Learning Service created with BentoML" not in text and "BentoML" not in text
-    for fact in (trained.tag, *config.FEATURE_NAMES[:1], str(config.DECISION_THRESHOLD),
-                 f"AUC {trained.metrics['auc']:.4f}", f"accuracy {trained.metrics['accuracy']:.4f}",
-                 "curl -X POST", "python -m src.client"):
+    for fact in (
+        trained.tag,
+        *config.FEATURE_NAMES[:1],
+        str(config.DECISION_THRESHOLD),
+        f"AUC {trained.metrics['auc']:.4f}",
+        f"accuracy {trained.metrics['accuracy']:.4f}",
+        "curl -X POST",
+        "python -m src.client",
+    ):
         assert fact in text, fact
     assert "contact" not in info
 
 
-@pytest.mark.parametrize("method, path, body, content_type, status, says", [
-    ("POST", "/classify", "[]", "application/json", 400, "got a 1-D array of shape (0,)"),
-    ("POST", "/classify", json.dumps([ROW[:3]]), "application/json", 400, "got 3 columns per row, not 7"),
-    ("POST", "/predict_proba", json.dumps([ROW] * (config.MAX_ROWS + 1)), "application/json", 413,
-     f"at most {config.MAX_ROWS} rows"),
-    ("POST", "/classify", json.dumps([ROW]), "text/csv", 415, "send 'application/json'"),
-    ("GET", "/nowhere", None, None, 404, "no such path: '/nowhere'; the service answers POST /classify"),
-    ("GET", "/classify", None, None, 405, "'/classify' does not take GET; it takes POST"),
-    ("DELETE", "/docs.json", None, None, 405, "does not take DELETE"),
-])
+@pytest.mark.parametrize(
+    "method, path, body, content_type, status, says",
+    [
+        ("POST", "/classify", "[]", "application/json", 400, "got a 1-D array of shape (0,)"),
+        ("POST", "/classify", json.dumps([ROW[:3]]), "application/json", 400, "got 3 columns per row, not 7"),
+        (
+            "POST",
+            "/predict_proba",
+            json.dumps([ROW] * (config.MAX_ROWS + 1)),
+            "application/json",
+            413,
+            f"at most {config.MAX_ROWS} rows",
+        ),
+        ("POST", "/classify", json.dumps([ROW]), "text/csv", 415, "send 'application/json'"),
+        ("GET", "/nowhere", None, None, 404, "no such path: '/nowhere'; the service answers POST /classify"),
+        ("GET", "/classify", None, None, 405, "'/classify' does not take GET; it takes POST"),
+        ("DELETE", "/docs.json", None, None, 405, "does not take DELETE"),
+    ],
+)
 def test_each_error_is_one_json_object_with_the_message(server, method, path, body, content_type, status, says):
     headers = {"Content-Type": content_type} if content_type else {}
     response = requests.request(method, f"{server.url}{path}", data=body, headers=headers, timeout=30)
@@ -134,15 +149,22 @@ def test_the_timeout_and_failures_get_the_same_shape():
 
     async def bentoml_500(scope, receive, send):  # what BentoML answers when an endpoint raises
         body = json.dumps("An error has occurred in BentoML user code when handling this request").encode()
-        await send({"type": "http.response.start", "status": 500,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     page = api_contract.page(api_contract.ModelFacts(tag="m:1"))
-    cases = [(RequestTimeout(slow, timeout=0.05), 504, "not answered within 0.05 s"),
-             (fails, 500, "the service failed to answer"),
-             (starts_then_fails, 500, "the service failed to answer"),
-             (bentoml_500, 500, "An error has occurred in BentoML user code")]
+    cases = [
+        (RequestTimeout(slow, timeout=0.05), 504, "not answered within 0.05 s"),
+        (fails, 500, "the service failed to answer"),
+        (starts_then_fails, 500, "the service failed to answer"),
+        (bentoml_500, 500, "An error has occurred in BentoML user code"),
+    ]
     for app, status, says in cases:
         code, headers, body = _asgi_answer(api_contract.ContractMiddleware(app, page=page))
         assert code == status and headers["content-type"] == "application/json"
@@ -166,14 +188,26 @@ def test_schemathesis_finds_no_failure_against_bentoml_serve(server):
     (REPORTS / "schemathesis-serve.json").write_text(json.dumps(outcome.summary(), indent=2))
     print(f"\nschemathesis against bentoml serve: {dict(outcome.cases)} ({sum(outcome.cases.values())} cases)")
     assert outcome.exit_code == 0 and not outcome.failures, outcome.output
-    assert set(outcome.cases) >= {"POST /classify", "POST /predict_proba", "GET /", "GET /docs.json",
-                                  "GET /livez", "GET /readyz"}
+    assert set(outcome.cases) >= {
+        "POST /classify",
+        "POST /predict_proba",
+        "GET /",
+        "GET /docs.json",
+        "GET /livez",
+        "GET /readyz",
+    }
     for operation in ("POST /classify", "POST /predict_proba"):
         assert outcome.cases[operation] >= schemathesis_run.MAX_EXAMPLES, outcome.cases
         assert {200, 400, 405, 415} <= set(outcome.statuses[operation]), outcome.statuses[operation]
     ran = {name for (name, status) in outcome.checks if status == "success"}
-    assert {"positive_data_acceptance", "negative_data_rejection", "response_schema_conformance",
-            "status_code_conformance", "unsupported_method", "response_headers_conformance"} <= ran
+    assert {
+        "positive_data_acceptance",
+        "negative_data_rejection",
+        "response_schema_conformance",
+        "status_code_conformance",
+        "unsupported_method",
+        "response_headers_conformance",
+    } <= ran
 
 
 def test_schemathesis_would_catch_a_document_that_lies(server, document, tmp_path):
@@ -182,7 +216,8 @@ def test_schemathesis_would_catch_a_document_that_lies(server, document, tmp_pat
     del lying["components"]["schemas"]["FeatureRows"]["minItems"]
     spec = tmp_path / "lying.json"
     spec.write_text(json.dumps(lying))
-    outcome = schemathesis_run.run(str(spec), tmp_path / "lying.ndjson", "--url", server.url,
-                                   "--include-path", "/classify")
+    outcome = schemathesis_run.run(
+        str(spec), tmp_path / "lying.ndjson", "--url", server.url, "--include-path", "/classify"
+    )
     assert outcome.exit_code != 0
     assert ("POST /classify", "positive_data_acceptance") in outcome.failures, outcome.output

@@ -19,8 +19,11 @@ def test_every_apply_publishes_a_version_that_says_what_it_serves():
     assert function["description"] == "${local.release}"
     for variable in ("var.bento_tag", "var.model_tag", "var.data_sha256"):
         assert variable in LOCALS["release"]
-    assert function["tags"] == {"bento": "${var.bento_tag}", "model": "${var.model_tag}",
-                                "data_sha256": "${var.data_sha256}"}
+    assert function["tags"] == {
+        "bento": "${var.bento_tag}",
+        "model": "${var.model_tag}",
+        "data_sha256": "${var.data_sha256}",
+    }
 
 
 def test_the_alias_serves_a_pinned_version_a_canary_or_the_newest():
@@ -29,25 +32,40 @@ def test_the_alias_serves_a_pinned_version_a_canary_or_the_newest():
     live = LOCALS["live_version"]
     assert live.index("var.pinned_version") < live.index("local.canary_active") < live.index("local.newest_version")
     canary = LOCALS["canary_active"]
-    for condition in ('var.pinned_version == ""', 'var.canary_base_version != ""', "var.canary_percent > 0",
-                      "var.canary_base_version != local.newest_version"):
+    for condition in (
+        'var.pinned_version == ""',
+        'var.canary_base_version != ""',
+        "var.canary_percent > 0",
+        "var.canary_base_version != local.newest_version",
+    ):
         assert condition in canary
     routing = alias["dynamic"][0]["routing_config"]
     assert routing["for_each"] == "${local.canary_active ? [1] : []}"
-    assert routing["content"][0]["additional_version_weights"] == {"${(local.newest_version)}": "${var.canary_percent / 100}"}
+    assert routing["content"][0]["additional_version_weights"] == {
+        "${(local.newest_version)}": "${var.canary_percent / 100}"
+    }
 
 
 def test_clients_reach_the_alias_never_latest():
     assert RESOURCES["aws_apigatewayv2_integration.lambda"]["integration_uri"] == "${aws_lambda_alias.live.invoke_arn}"
-    for name in ("aws_lambda_permission.api", "aws_lambda_permission.url_public", "aws_lambda_permission.url_public_invoke"):
+    for name in (
+        "aws_lambda_permission.api",
+        "aws_lambda_permission.url_public",
+        "aws_lambda_permission.url_public_invoke",
+    ):
         assert RESOURCES[name]["qualifier"] == "${aws_lambda_alias.live.name}", name
     assert RESOURCES["aws_lambda_function_url.live"]["qualifier"] == "${aws_lambda_alias.live.name}"
 
 
 def test_the_endpoint_setting_chooses_the_api_or_the_function_url():
     assert "function_url" in str(terraform_variables()["endpoint"]["validation"])
-    for name in ("aws_apigatewayv2_api.service", "aws_apigatewayv2_integration.lambda", "aws_apigatewayv2_stage.default",
-                 "aws_cloudwatch_log_group.api", "aws_lambda_permission.api"):
+    for name in (
+        "aws_apigatewayv2_api.service",
+        "aws_apigatewayv2_integration.lambda",
+        "aws_apigatewayv2_stage.default",
+        "aws_cloudwatch_log_group.api",
+        "aws_lambda_permission.api",
+    ):
         assert RESOURCES[name]["count"] == "${local.use_api ? 1 : 0}", name
     url = RESOURCES["aws_lambda_function_url.live"]
     assert url["count"] == "${local.use_api ? 0 : 1}"
@@ -61,11 +79,14 @@ def test_the_endpoint_setting_chooses_the_api_or_the_function_url():
     assert "function_url" in MAIN["output"][0]["endpoint"]["value"]
 
 
-@pytest.mark.parametrize("alarm, metric, statistic", [
-    ("aws_cloudwatch_metric_alarm.server_errors", "${local.requests_metric.error5}", "Sum"),
-    ("aws_cloudwatch_metric_alarm.slow", "Duration", None),
-    ("aws_cloudwatch_metric_alarm.canary_errors", "Errors", "Sum"),
-])
+@pytest.mark.parametrize(
+    "alarm, metric, statistic",
+    [
+        ("aws_cloudwatch_metric_alarm.server_errors", "${local.requests_metric.error5}", "Sum"),
+        ("aws_cloudwatch_metric_alarm.slow", "Duration", None),
+        ("aws_cloudwatch_metric_alarm.canary_errors", "Errors", "Sum"),
+    ],
+)
 def test_alarms_watch_the_live_alias_and_notify(alarm, metric, statistic):
     body = RESOURCES[alarm]
     assert body["metric_name"] == metric
@@ -101,7 +122,10 @@ def test_dashboard_shows_requests_latency_errors_and_cold_starts():
         assert title in widgets
     assert '["p50", "p90", "p99"]' in widgets
     assert "initDurationMs" in widgets
-    assert RESOURCES["aws_cloudwatch_dashboard.service"]["dashboard_body"] == "${jsonencode({widgets = local.dashboard_widgets})}"
+    assert (
+        RESOURCES["aws_cloudwatch_dashboard.service"]["dashboard_body"]
+        == "${jsonencode({widgets = local.dashboard_widgets})}"
+    )
 
 
 def test_logs_are_json_and_tracing_is_a_switch():

@@ -72,6 +72,7 @@ def check_line(entry: dict, case: str, model_version: str, json_format: bool = F
 
 # ---------------------------------------------------------------------------- `bentoml serve`
 
+
 @pytest.fixture(scope="module")
 def logged_server(trained, tmp_path_factory):
     """A server of its own on ``:latest``, so its log holds only this module's requests."""
@@ -163,6 +164,7 @@ def test_a_failing_request_keeps_its_traceback_at_error(tmp_path):
 
 # ---------------------------------------------------------------------------- what BentoML must keep doing
 
+
 def test_bentoml_still_logs_endpoint_exceptions_where_quiet_refusals_looks():
     """src/server_settings.py filters BentoML 1.4.19's ``log_exception``: the HTTP app's module
     logger, one ERROR record with ``exc_info`` per exception an endpoint raises. If an upgrade
@@ -173,7 +175,7 @@ def test_bentoml_still_logs_endpoint_exceptions_where_quiet_refusals_looks():
     from src.server_settings import quiet_refusals
 
     endpoint = inspect.getsource(http_app.HTTPAppFactory._create_api_endpoint)
-    handled = endpoint[endpoint.index("except BentoMLException"):]
+    handled = endpoint[endpoint.index("except BentoMLException") :]
     assert handled.split("\n", 2)[1].strip() == "log_exception(request, sys.exc_info())"
 
     class Refused(BentoMLException):
@@ -213,6 +215,7 @@ def test_bentoml_still_logs_endpoint_exceptions_where_quiet_refusals_looks():
 
 # ---------------------------------------------------------------------------- the middleware alone
 
+
 def run_middleware(app, scope_extra=None, log=True):
     """Call :class:`RequestLog` around ``app``; return what it sent, its log lines and what it raised."""
     stream, sent, raised = io.StringIO(), [], None
@@ -229,7 +232,7 @@ def run_middleware(app, scope_extra=None, log=True):
     request_log.log_to_stream(stream)
     try:
         asyncio.run(middleware(scope, receive, send))
-    except Exception as exc:  # noqa: BLE001  (returned for the test to check)
+    except Exception as exc:
         raised = exc
     finally:
         request_log._stream = before
@@ -270,6 +273,7 @@ def test_an_exception_through_the_middleware_is_logged_as_500_and_raised():
 
 # ---------------------------------------------------------------------------- Lambda, under awslambdaric
 
+
 def lambda_events() -> list[dict]:
     events = []
     for case in sorted(CASES):
@@ -283,11 +287,22 @@ def test_lambda_logs_one_line_per_request_with_its_ids(task_dir, trained, log_fo
     """The image's entry command (`python -m awslambdaric lambda_app.handler`) from the read-only
     code directory as an unprivileged user, with AWS_LAMBDA_LOG_FORMAT as Lambda sets it."""
     api = FakeRuntimeApi(lambda_events())
-    env = {**lambda_env(task_dir), "AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": "lambda_app.handler",
-           "AWS_LAMBDA_FUNCTION_NAME": "xgb-classifier", "AWS_LAMBDA_LOG_FORMAT": log_format}
+    env = {
+        **lambda_env(task_dir),
+        "AWS_LAMBDA_RUNTIME_API": api.address,
+        "_HANDLER": "lambda_app.handler",
+        "AWS_LAMBDA_FUNCTION_NAME": "xgb-classifier",
+        "AWS_LAMBDA_LOG_FORMAT": log_format,
+    }
     command = [sys.executable, "-m", "awslambdaric", "lambda_app.handler"]
-    process = subprocess.Popen(read_only_prefix(task_dir) + command, cwd=task_dir, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        read_only_prefix(task_dir) + command,
+        cwd=task_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         finished = api.done.wait(timeout=120)
         time.sleep(0.5)  # the last line follows the last answer
@@ -298,7 +313,7 @@ def test_lambda_logs_one_line_per_request_with_its_ids(task_dir, trained, log_fo
     assert finished and not api.errors, (api.errors, output[-3000:])
     lines = request_lines(output)
     assert len(lines) == len(CASES), output[-4000:]
-    for number, (case, line) in enumerate(zip(sorted(CASES), lines)):
+    for number, (case, line) in enumerate(zip(sorted(CASES), lines, strict=True)):
         check_line(line, case, trained.tag, json_format=log_format == "JSON")
         assert line["request_id"] == f"request-{number}"
         assert line["api_request_id"] == "JKJaXmPLvHcESHA="

@@ -73,8 +73,10 @@ REQUEST_TIMEOUT_S = 0.5
 @pytest.fixture(scope="module")
 def short_timeout_server(trained, tmp_path_factory):
     """`bentoml serve` with a request timeout short enough to outlast on purpose."""
-    srv = start_server(tmp_path_factory.mktemp("timeout-server"),
-                       env={"XGB_MODEL_TAG": trained.tag, "XGB_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S)})
+    srv = start_server(
+        tmp_path_factory.mktemp("timeout-server"),
+        env={"XGB_MODEL_TAG": trained.tag, "XGB_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S)},
+    )
     yield srv
     stop_process_group(srv.process)
 
@@ -84,8 +86,9 @@ def test_the_service_answers_504_when_a_request_outlasts_its_timeout(short_timeo
     gets the service's 504, while a prompt request on the same server gets its answer."""
     host, port = short_timeout_server.url.removeprefix("http://").split(":")
     body = json.dumps([[0.0] * 7] * 20).encode()
-    head = (f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(head + body[:10])
         time.sleep(REQUEST_TIMEOUT_S * 3)

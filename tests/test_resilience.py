@@ -95,14 +95,15 @@ def ask_raw(server, request: bytes) -> tuple[int, bytes]:
 def test_clients_that_disconnect_mid_request_do_not_hurt_the_server(server, booster):
     rows = np.random.default_rng(6).normal(scale=2, size=(100, 7)).round(5)
     body = json.dumps(rows.tolist()).encode()
-    head = (f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     before = server_rss_mb(server)
     for _ in range(100):
-        raw(server, b"")                                  # connect and leave
-        raw(server, head)                                 # headers, no body
-        raw(server, head + body[: len(body) // 2])        # half the body
-        raw(server, head + body)                          # whole request, answer never read
+        raw(server, b"")  # connect and leave
+        raw(server, head)  # headers, no body
+        raw(server, head + body[: len(body) // 2])  # half the body
+        raw(server, head + body)  # whole request, answer never read
         raw(server, b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Le")  # headers cut short
     time.sleep(1)
     assert server.alive()
@@ -114,7 +115,11 @@ def test_clients_that_disconnect_mid_request_do_not_hurt_the_server(server, boos
 
 
 def test_garbage_on_the_wire_gets_an_answer_not_a_crash(server):
-    for payload in (b"\x00\x01\x02\x03" * 100, b"GET / HTTP/9.9\r\n\r\n", b"POST /classify HTTP/1.1\r\nContent-Length: -5\r\n\r\n"):
+    for payload in (
+        b"\x00\x01\x02\x03" * 100,
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"POST /classify HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+    ):
         raw(server, payload, read=True)
     assert server.alive()
     assert raw(server, b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", read=True).startswith(b"HTTP/1.1 200")
@@ -180,9 +185,14 @@ def test_retraining_while_serving_does_not_disturb_the_server(trained, data_path
         try:
             log = tmp_path / "training.log"
             with open(log, "w") as errors:
-                training = subprocess.Popen([sys.executable, "-c", TRAINING, str(data_path), str(TRAINING_ROUNDS)],
-                                            cwd=PROJECT_ROOT, env=base_env(**env), stdout=subprocess.PIPE,
-                                            stderr=errors, text=True)
+                training = subprocess.Popen(
+                    [sys.executable, "-c", TRAINING, str(data_path), str(TRAINING_ROUNDS)],
+                    cwd=PROJECT_ROOT,
+                    env=base_env(**env),
+                    stdout=subprocess.PIPE,
+                    stderr=errors,
+                    text=True,
+                )
                 lines = [(time.monotonic(), line.split()) for line in training.stdout]
             assert training.wait(60) == 0, log.read_text()[-3000:]
             assert [words[0] for _, words in lines] == ["training", "saved"], lines

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO
 
 # ---------------------------------------------------------------------------- what the arrangement relies on
 
+
 def test_socket_name_and_worker_module_are_the_ones_bentoml_uses():
     from bentoml import serving
 
@@ -49,8 +50,9 @@ def test_the_serve_command_loads_the_service_before_the_arbiter_makes_its_socket
     production = inspect.getsource(serving.serve_http_production)
     assert production.index("svc = load(") < production.index("circus_socket_map[API_SERVER_NAME] = CircusSocket(")
     assert re.search(r"CircusSocket\(\s*name=API_SERVER_NAME,\s*host=host,\s*port=port,", production)
-    assert re.search(r'SCRIPT_API_SERVER,\s*bento_identifier,\s*"--fd",\s*f"\$\(circus\.sockets\.\{API_SERVER_NAME\}\)"',
-                     production), "the workers no longer get the API socket as --fd"
+    assert re.search(
+        r'SCRIPT_API_SERVER,\s*bento_identifier,\s*"--fd",\s*f"\$\(circus\.sockets\.\{API_SERVER_NAME\}\)"', production
+    ), "the workers no longer get the API socket as --fd"
     assert 'name="api_server"' in production and "numprocesses=api_workers" in production
 
 
@@ -73,8 +75,9 @@ def test_the_worker_wraps_its_descriptor_after_loading_the_service():
     from bentoml_cli.worker import http_api_server
 
     main = inspect.getsource(http_api_server.main.callback)  # the click command's function
-    load, wrap, run = (main.index(text) for text in
-                       ("svc = bentoml.load(", "sock = socket.socket(fileno=fd)", "run(sockets=[sock])"))
+    load, wrap, run = (
+        main.index(text) for text in ("svc = bentoml.load(", "sock = socket.socket(fileno=fd)", "run(sockets=[sock])")
+    )
     assert load < wrap < run
 
 
@@ -83,7 +86,9 @@ def test_uvicorn_listens_on_the_socket_it_is_given():
     import uvicorn
 
     startup = inspect.getsource(uvicorn.Server.startup)
-    assert re.search(r"create_server\(\s*create_protocol, sock=sock,", startup), "uvicorn no longer serves a given socket"
+    assert re.search(r"create_server\(\s*create_protocol, sock=sock,", startup), (
+        "uvicorn no longer serves a given socket"
+    )
     import asyncio
 
     async def serve_and_check() -> int:
@@ -106,8 +111,9 @@ def test_outside_bentoml_serve_nothing_is_patched_or_replaced():
         "server_settings.balance_connections()\n"
         "print(json.dumps({'circus': 'circus.sockets' in sys.modules}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=base_env(),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=base_env(), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.splitlines()[-1]) == {"circus": False}, "circus imported outside `bentoml serve`"
 
@@ -124,11 +130,13 @@ def test_in_the_parent_only_the_api_socket_is_bound_without_listening():
         "other = CircusSocket(name='runner', host='127.0.0.1', port=0)\n"
         "CircusSockets([api, other]).bind_and_listen_all()\n"
         "opt = lambda s, o: s.getsockopt(socket.SOL_SOCKET, o)\n"
-        "print(json.dumps({'api_listens': opt(api, socket.SO_ACCEPTCONN), 'api_reuseport': opt(api, socket.SO_REUSEPORT),\n"
+        "print(json.dumps({'api_listens': opt(api, socket.SO_ACCEPTCONN),\n"
+        "                  'api_reuseport': opt(api, socket.SO_REUSEPORT),\n"
         "                  'api_port': api.port, 'other_listens': opt(other, socket.SO_ACCEPTCONN)}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=base_env(),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=base_env(), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     seen = json.loads(result.stdout.splitlines()[-1])
     assert seen["api_listens"] == 0 and seen["api_reuseport"] == 1 and seen["api_port"] > 0, seen
@@ -137,9 +145,13 @@ def test_in_the_parent_only_the_api_socket_is_bound_without_listening():
 
 # ---------------------------------------------------------------------------- the real server
 
+
 def worker_processes(server_process: subprocess.Popen) -> list[psutil.Process]:
-    return [p for p in psutil.Process(server_process.pid).children(recursive=True)
-            if server_settings.API_WORKER_MODULE in " ".join(p.cmdline())]
+    return [
+        p
+        for p in psutil.Process(server_process.pid).children(recursive=True)
+        if server_settings.API_WORKER_MODULE in " ".join(p.cmdline())
+    ]
 
 
 def tcp(process: psutil.Process, port: int, status: str) -> list:
@@ -148,8 +160,9 @@ def tcp(process: psutil.Process, port: int, status: str) -> list:
 
 @pytest.fixture(scope="module")
 def two_workers(trained, tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp("balance"),
-                          env={"XGB_MODEL_TAG": trained.tag, "XGB_SERVER_WORKERS": str(WORKERS)})
+    server = start_server(
+        tmp_path_factory.mktemp("balance"), env={"XGB_MODEL_TAG": trained.tag, "XGB_SERVER_WORKERS": str(WORKERS)}
+    )
     yield server
     stop_process_group(server.process)
 
@@ -173,12 +186,16 @@ def test_a_burst_of_keep_alive_connections_reaches_both_workers(two_workers):
     connections = [http.client.HTTPConnection(host, int(port), timeout=10) for _ in range(CONNECTIONS)]
     try:
         for connection in connections:
-            connection.request("POST", "/classify", body=json.dumps([ROW]), headers={"Content-Type": "application/json"})
+            connection.request(
+                "POST", "/classify", body=json.dumps([ROW]), headers={"Content-Type": "application/json"}
+            )
         answers = [connection.getresponse() for connection in connections]
         assert [answer.status for answer in answers] == [200] * CONNECTIONS
         for answer in answers:
             answer.read()
-        per_worker = {w.pid: len(tcp(w, int(port), psutil.CONN_ESTABLISHED)) for w in worker_processes(two_workers.process)}
+        per_worker = {
+            w.pid: len(tcp(w, int(port), psutil.CONN_ESTABLISHED)) for w in worker_processes(two_workers.process)
+        }
     finally:
         for connection in connections:
             connection.close()

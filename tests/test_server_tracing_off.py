@@ -21,8 +21,9 @@ PROBE = (
 
 def middleware_names(tracing: bool, model_tag: str) -> list[str]:
     env = base_env(XGB_MODEL_TAG=model_tag, **({"XGB_TRACING": "1"} if tracing else {}))
-    result = subprocess.run([sys.executable, "-c", PROBE], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

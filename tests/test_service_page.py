@@ -22,9 +22,17 @@ from tests.conftest import PROJECT_ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = PROJECT_ROOT / "reports" / "service_page.png"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1280,1000")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1000",
+)
 
 
 @pytest.fixture
@@ -34,8 +42,9 @@ def browser(tmp_path):
     options.binary_location = str(CHROMIUM)
     for flag in (*FLAGS, f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log")),
-                              options=options)
+    driver = webdriver.Chrome(
+        service=Service(str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log")), options=options
+    )
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
@@ -49,10 +58,19 @@ def test_the_page_describes_the_model_and_try_it_out_answers(server, browser, tr
     assert info.find_element(By.CSS_SELECTOR, ".title").text.startswith(config.SERVICE_NAME)
     assert info.find_element(By.CSS_SELECTOR, ".version").text.strip() == trained.tag
     text = info.find_element(By.CSS_SELECTOR, ".description").text
-    for fact in ("binary class, 0 or 1", f"{config.N_FEATURES} numeric features", config.FEATURE_NAMES[0],
-                 config.FEATURE_NAMES[-1], f"at least {config.DECISION_THRESHOLD}", trained.tag,
-                 f"AUC {trained.metrics['auc']:.4f}", f"accuracy {trained.metrics['accuracy']:.4f}",
-                 "curl -X POST", "python -m src.client", '{"error":'):
+    for fact in (
+        "binary class, 0 or 1",
+        f"{config.N_FEATURES} numeric features",
+        config.FEATURE_NAMES[0],
+        config.FEATURE_NAMES[-1],
+        f"at least {config.DECISION_THRESHOLD}",
+        trained.tag,
+        f"AUC {trained.metrics['auc']:.4f}",
+        f"accuracy {trained.metrics['accuracy']:.4f}",
+        "curl -X POST",
+        "python -m src.client",
+        '{"error":',
+    ):
         assert fact in text, fact
     assert "created with BentoML" not in browser.page_source
 
@@ -62,8 +80,9 @@ def test_the_page_describes_the_model_and_try_it_out_answers(server, browser, tr
     body = wait.until(lambda _: operation.find_element(By.CSS_SELECTOR, "textarea.body-param__text"))
     assert json.loads(body.get_attribute("value")) == config.EXAMPLE_ROWS
     operation.find_element(By.CSS_SELECTOR, ".execute").click()
-    status = wait.until(lambda _: operation.find_element(
-        By.CSS_SELECTOR, ".live-responses-table .response .response-col_status"))
+    status = wait.until(
+        lambda _: operation.find_element(By.CSS_SELECTOR, ".live-responses-table .response .response-col_status")
+    )
     answer = operation.find_element(By.CSS_SELECTOR, ".live-responses-table .response .response-col_description pre")
     expected = booster.inplace_predict(np.asarray(config.EXAMPLE_ROWS, dtype=np.float32)) >= config.DECISION_THRESHOLD
     assert status.text.strip() == "200"
@@ -72,8 +91,10 @@ def test_the_page_describes_the_model_and_try_it_out_answers(server, browser, tr
     assert f"x-model-version: {trained.tag}" in shown.lower()
 
     # From the page's top to the live answer: the model's description, the request and the answer.
-    bottom = browser.execute_script("return arguments[0].getBoundingClientRect().bottom + window.scrollY",
-                                    operation.find_element(By.CSS_SELECTOR, ".live-responses-table"))
+    bottom = browser.execute_script(
+        "return arguments[0].getBoundingClientRect().bottom + window.scrollY",
+        operation.find_element(By.CSS_SELECTOR, ".live-responses-table"),
+    )
     browser.set_window_size(1280, int(bottom) + 140)
     browser.execute_script("window.scrollTo(0, 0)")
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,15 @@ from tests.lambda_harness import lambda_env, run_read_only, site_packages, site_
 
 SLIM_ENV = PROJECT_ROOT / "deploy" / "aws-lambda-operator" / "aws_lambda_operator" / "image" / "slim_env.py"
 MAX_SITE_PACKAGES_MB = 180
-REMOVED_MODULES = ("scipy.special", "scipy.linalg", "scipy.sparse.linalg", "scipy.sparse.csgraph", "httpx._main",
-                   "xgboost.sklearn", "xgboost.plotting")
+REMOVED_MODULES = (
+    "scipy.special",
+    "scipy.linalg",
+    "scipy.sparse.linalg",
+    "scipy.sparse.csgraph",
+    "httpx._main",
+    "xgboost.sklearn",
+    "xgboost.plotting",
+)
 
 
 def slim_env():
@@ -33,13 +40,32 @@ def make_tree(root: Path, files: list[str]) -> None:
 
 
 def test_removes_exactly_what_serving_never_loads(tmp_path):
-    kept = ["scipy/__init__.py", "scipy/version.py", "scipy/_lib/_util.py", "scipy/sparse/__init__.py",
-            "scipy/sparse/_csr.py", "httpx/__init__.py", "httpx/_client.py", "numpy/__init__.py",
-            "numpy/testing/__init__.py", "xgboost/sklearn.py", "bentoml/_internal/server/static_content/index.html"]
-    removed = ["scipy/special/__init__.py", "scipy/linalg/_basic.py", "scipy/optimize/__init__.py",
-               "scipy/sparse/linalg/__init__.py", "scipy/sparse/csgraph/__init__.py", "scipy.libs/libopenblas.so",
-               "httpx/_main.py", "numpy/__init__.pyi", "scipy/sparse/_base.pxd", "pkg/tests/test_pkg.py",
-               "pkg/sub/test/test_sub.py"]
+    kept = [
+        "scipy/__init__.py",
+        "scipy/version.py",
+        "scipy/_lib/_util.py",
+        "scipy/sparse/__init__.py",
+        "scipy/sparse/_csr.py",
+        "httpx/__init__.py",
+        "httpx/_client.py",
+        "numpy/__init__.py",
+        "numpy/testing/__init__.py",
+        "xgboost/sklearn.py",
+        "bentoml/_internal/server/static_content/index.html",
+    ]
+    removed = [
+        "scipy/special/__init__.py",
+        "scipy/linalg/_basic.py",
+        "scipy/optimize/__init__.py",
+        "scipy/sparse/linalg/__init__.py",
+        "scipy/sparse/csgraph/__init__.py",
+        "scipy.libs/libopenblas.so",
+        "httpx/_main.py",
+        "numpy/__init__.pyi",
+        "scipy/sparse/_base.pxd",
+        "pkg/tests/test_pkg.py",
+        "pkg/sub/test/test_sub.py",
+    ]
     make_tree(tmp_path, kept + removed)
     slim_env().main(tmp_path)
     assert [name for name in kept if not (tmp_path / name).exists()] == []
@@ -68,7 +94,8 @@ def test_serving_loads_nothing_that_was_removed_and_still_answers(image):
         f"loaded = sorted(m for m in {list(REMOVED_MODULES)!r} if m in sys.modules)\n"
         "booster = type(lambda_app.service.runner._runner_handle._runnable.booster).__name__\n"
         "print(json.dumps({'status': answer['statusCode'], 'body': answer['body'], 'loaded': loaded,\n"
-        "                  'booster': booster, 'sklearn_wrappers': hasattr(xgboost, 'XGBClassifier')}))\n")
+        "                  'booster': booster, 'sklearn_wrappers': hasattr(xgboost, 'XGBClassifier')}))\n"
+    )
     probe.chmod(0o644)
     result = run_read_only([str(python), str(probe)], task, lambda_env(task))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -81,15 +108,18 @@ def test_serving_loads_nothing_that_was_removed_and_still_answers(image):
 def test_removed_modules_fail_to_import_cleanly(image):
     """What is gone raises ImportError (the fallback xgboost and httpx expect), not a crash."""
     python, task = image
-    code = ("import importlib, json\n"
-            "out = {}\n"
-            f"for name in {list(REMOVED_MODULES)!r}:\n"
-            "    try:\n"
-            "        importlib.import_module(name); out[name] = 'imported'\n"
-            "    except ImportError:\n"
-            "        out[name] = 'ImportError'\n"
-            "print(json.dumps(out))\n")
-    result = subprocess.run([str(python), "-c", code], env=lambda_env(task), capture_output=True, text=True,
-                            cwd="/tmp", timeout=120)
+    code = (
+        "import importlib, json\n"
+        "out = {}\n"
+        f"for name in {list(REMOVED_MODULES)!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name); out[name] = 'imported'\n"
+        "    except ImportError:\n"
+        "        out[name] = 'ImportError'\n"
+        "print(json.dumps(out))\n"
+    )
+    result = subprocess.run(
+        [str(python), "-c", code], env=lambda_env(task), capture_output=True, text=True, cwd="/tmp", timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert set(json.loads(result.stdout.strip().splitlines()[-1]).values()) == {"ImportError"}

@@ -12,7 +12,7 @@ from src import startup
 from tests.conftest import PROJECT_ROOT, base_env, start_server
 from tests.processes import stop_process_group
 
-EMIT = r'''
+EMIT = r"""
 import warnings
 from src.startup import quiet_known_warnings
 quiet_known_warnings()
@@ -31,16 +31,23 @@ emit("pkg_resources is deprecated as an API (NEW-3: imported by another package)
 emit("NEW-4 a new deprecation in the service", DeprecationWarning, "src.service")
 import os
 print(os.environ["PYTHONWARNINGS"])
-'''
+"""
 
 
 def test_only_the_known_warnings_are_hidden():
-    result = subprocess.run([sys.executable, "-W", "default", "-c", EMIT], cwd=PROJECT_ROOT, env=base_env(),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-W", "default", "-c", EMIT],
+        cwd=PROJECT_ROOT,
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     shown = [line for line in result.stderr.splitlines() if "Warning:" in line]
-    assert sorted(re.search(r"NEW-\d", line).group() for line in shown) == ["NEW-1", "NEW-2", "NEW-3", "NEW-4"], \
+    assert sorted(re.search(r"NEW-\d", line).group() for line in shown) == ["NEW-1", "NEW-2", "NEW-3", "NEW-4"], (
         result.stderr
+    )
     assert startup.PYTHONWARNINGS_ENTRY in result.stdout.strip().split(",")  # for the processes it starts
 
 
@@ -52,8 +59,15 @@ def test_make_serve_exports_the_same_filter():
 
 def test_bentomls_start_line_becomes_the_banner():
     bentomls = 'Starting production %s BentoServer from "%s" listening on %s://%s:%d (Press CTRL+C to quit)'
-    record = logging.LogRecord("bentoml.serving", logging.INFO, __file__, 1, bentomls,
-                               ("HTTP", "src.service:svc", "http", "0.0.0.0", 3000), None)
+    record = logging.LogRecord(
+        "bentoml.serving",
+        logging.INFO,
+        __file__,
+        1,
+        bentomls,
+        ("HTTP", "src.service:svc", "http", "0.0.0.0", 3000),
+        None,
+    )
     assert startup._Announce("xgb_model:abc", lambda: "xgb_classifier:def").filter(record)
     assert record.getMessage().splitlines() == [
         "Serving model xgb_model:abc (Bento xgb_classifier:def) at http://127.0.0.1:3000 (Press CTRL+C to quit)",
@@ -72,8 +86,10 @@ def test_bentoml_serve_starts_clean_and_says_where(trained, tmp_path):
     lines = log.splitlines()
     banner = next(i for i, line in enumerate(lines) if "Serving model" in line)
     assert f"Serving model {trained.tag} at {server.url} (Press CTRL+C to quit)" in lines[banner]
-    assert lines[banner + 1:banner + 3] == [f"  page and Try it out: {server.url}/",
-                                           f"  OpenAPI document:    {server.url}/docs.json"]
+    assert lines[banner + 1 : banner + 3] == [
+        f"  page and Try it out: {server.url}/",
+        f"  OpenAPI document:    {server.url}/docs.json",
+    ]
     before = lines[:banner]
     assert len(before) <= 2 and not [line for line in before if "arning" in line or "deprecated" in line], log
     assert not [line for line in lines if "Warning:" in line or "is deprecated" in line], log

@@ -21,7 +21,7 @@ def test_bentoml_models_get_is_an_alias_lookup_then_the_store():
     import bentoml.models
 
     source = inspect.getsource(bentoml.models.get)
-    assert "_model_store: \"ModelStore\" = Provide[BentoMLContainer.model_store]" in source
+    assert '_model_store: "ModelStore" = Provide[BentoMLContainer.model_store]' in source
     assert "model_aliases: t.Dict[str, str] = Provide[BentoMLContainer.model_aliases]" in source
     assert re.search(r"tag = model_aliases\[tag\]\s+return _model_store\.get\(tag\)", source)
 
@@ -49,8 +49,9 @@ def test_bentoml_models_and_the_cloud_client_stay_unloaded(trained):
         "watched = ('bentoml.models', 'bentoml._internal.cloud', 'bentoml._internal.utils.analytics')\n"
         "print(json.dumps({'tag': str(model.tag), 'loaded': sorted(m for m in watched if m in sys.modules)}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=base_env(), capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=base_env(), capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen == {"tag": str(trained.tag), "loaded": []}, seen

@@ -66,7 +66,8 @@ def test_stored_model_predicts_like_the_trained_one(booster, trained, data_path)
 
     features, target = load_dataset(data_path)
     x_train, x_val, y_train, y_val = train_test_split(
-        features, target, test_size=DEFAULT_VALIDATION_FRACTION, random_state=config.DEFAULT_SEED, stratify=target)
+        features, target, test_size=DEFAULT_VALIDATION_FRACTION, random_state=config.DEFAULT_SEED, stratify=target
+    )
     in_memory = fit(x_train, y_train, DEFAULT_ROUNDS, dict(DEFAULT_PARAMS, seed=config.DEFAULT_SEED))
     rows = np.random.default_rng(0).normal(size=(50, config.N_FEATURES)).astype(np.float32)
     np.testing.assert_array_equal(predict_proba(booster, rows), predict_proba(in_memory, rows))

@@ -94,8 +94,10 @@ def test_json_content_types_pass(content_type):
 
 # +json types are refused too: API Gateway base64-encodes them into the event (a third larger),
 # so the same body would fit on Lambda as application/json and not as application/vnd.api+json.
-@pytest.mark.parametrize("content_type", [None, "", "text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data", "application/vnd.api+json"])
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/vnd.api+json"],
+)
 def test_other_content_types_are_415(content_type):
     with pytest.raises(InvalidInput) as error:
         check_content_type(content_type)

@@ -27,8 +27,11 @@ MODEL_VERSION = f"{_name}:{_version}"
 
 
 def _answer(status: int, payload) -> dict:
-    return {"statusCode": status, "body": json.dumps(payload),
-            "headers": {"content-type": "application/json", "x-model-version": MODEL_VERSION}}
+    return {
+        "statusCode": status,
+        "body": json.dumps(payload),
+        "headers": {"content-type": "application/json", "x-model-version": MODEL_VERSION},
+    }
 
 
 def _request(event: dict) -> tuple[str, str, dict, bytes]:
@@ -62,8 +65,14 @@ def handler(event, context):
                 response = _answer(200, (proba >= config.DECISION_THRESHOLD).astype(np.int64).tolist())
             else:
                 response = _answer(200, proba.astype(np.float64).tolist())
-    entry = {"method": method, "route": path, "status": response["statusCode"], "rows": rows,
-             "latency_ms": round((time.perf_counter() - started) * 1000, 3), "model_version": MODEL_VERSION}
+    entry = {
+        "method": method,
+        "route": path,
+        "status": response["statusCode"],
+        "rows": rows,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        "model_version": MODEL_VERSION,
+    }
     if error:
         entry["error"] = error[:300]
     sys.stdout.write(json.dumps(entry) + "\n")

@@ -10,10 +10,10 @@ settings otherwise (one worker).
 
 from typing import Annotated
 
-import numpy as np
-
 import bentoml
+import numpy as np
 from bentoml.validators import DType, Shape
+
 from src import config
 
 Features = Annotated[np.ndarray, Shape((-1, config.N_FEATURES)), DType("float32")]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
-from tests.standins.record import fail_if_asked, load, log_call, save  # noqa: E402
+from tests.standins.record import fail_if_asked, load, log_call, save
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -40,12 +40,19 @@ def buildx_build(argv: list[str]) -> int:
         return 1
     platform = (option_values(argv, "--platform") or ["linux/amd64"])[0]
     architecture = os.environ.get("STANDIN_IMAGE_ARCH") or platform.split("/")[1]
-    attested = (os.environ.get("BUILDX_NO_DEFAULT_ATTESTATIONS") != "1"
-                and "false" not in option_values(argv, "--provenance")) or os.environ.get("STANDIN_FORCE_ATTESTATIONS") == "1"
-    config = json.dumps({"architecture": architecture, "os": "linux",
-                         "dockerfile": hashlib.sha256(dockerfile.read_bytes()).hexdigest()})
-    image = {"Id": "sha256:" + hashlib.sha256(config.encode()).hexdigest(), "Os": "linux",
-             "Architecture": architecture, "config": config, "attested": attested}
+    attested = (
+        os.environ.get("BUILDX_NO_DEFAULT_ATTESTATIONS") != "1" and "false" not in option_values(argv, "--provenance")
+    ) or os.environ.get("STANDIN_FORCE_ATTESTATIONS") == "1"
+    config = json.dumps(
+        {"architecture": architecture, "os": "linux", "dockerfile": hashlib.sha256(dockerfile.read_bytes()).hexdigest()}
+    )
+    image = {
+        "Id": "sha256:" + hashlib.sha256(config.encode()).hexdigest(),
+        "Os": "linux",
+        "Architecture": architecture,
+        "config": config,
+        "attested": attested,
+    }
     images = load("images.json", {})
     for tag in option_values(argv, "--tag", "-t"):
         images[tag] = image
@@ -56,19 +63,42 @@ def buildx_build(argv: list[str]) -> int:
 
 def manifest_for(image: dict) -> tuple[str, str]:
     config_digest = "sha256:" + hashlib.sha256(image["config"].encode()).hexdigest()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": config_digest, "size": len(image["config"])},
-                           "layers": []})
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": len(image["config"]),
+            },
+            "layers": [],
+        }
+    )
     if not image["attested"]:
         return manifest, OCI_MANIFEST
     digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
-         "platform": {"architecture": image["Architecture"], "os": "linux"}},
-        {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "0" * 64, "size": 1,
-         "platform": {"architecture": "unknown", "os": "unknown"},
-         "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}]})
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": digest,
+                    "size": len(manifest),
+                    "platform": {"architecture": image["Architecture"], "os": "linux"},
+                },
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": "sha256:" + "0" * 64,
+                    "size": 1,
+                    "platform": {"architecture": "unknown", "os": "unknown"},
+                    "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
+                },
+            ],
+        }
+    )
     return index, OCI_INDEX
 
 
@@ -87,7 +117,8 @@ def push(reference: str) -> int:
     region = registry.split(".")[3]
     body, media_type = manifest_for(images[reference])
     boto3.client("ecr", region_name=region).put_image(
-        repositoryName=repository, imageManifest=body, imageManifestMediaType=media_type, imageTag=tag)
+        repositoryName=repository, imageManifest=body, imageManifestMediaType=media_type, imageTag=tag
+    )
     print(f"{tag}: digest: sha256:{hashlib.sha256(body.encode()).hexdigest()} size: {len(body)}")
     return 0
 

@@ -17,9 +17,13 @@ def state_dir() -> Path:
 
 
 def log_call(tool: str, argv: list[str], stdin: str | None = None) -> None:
-    entry = {"tool": tool, "argv": argv, "cwd": os.getcwd(),
-             "env": {key: os.environ[key] for key in LOGGED_ENV if key in os.environ},
-             "stdin_given": bool(stdin)}
+    entry = {
+        "tool": tool,
+        "argv": argv,
+        "cwd": os.getcwd(),
+        "env": {key: os.environ[key] for key in LOGGED_ENV if key in os.environ},
+        "stdin_given": bool(stdin),
+    }
     with open(state_dir() / "calls.jsonl", "a") as handle:
         handle.write(json.dumps(entry) + "\n")
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
-from tests.standins.record import fail_if_asked, load, log_call, save  # noqa: E402
+from tests.standins.record import fail_if_asked, load, log_call, save
 
 ALIAS = "live"
 
@@ -27,7 +27,7 @@ def values(argv: list[str]) -> dict:
     for name in [arg.split("=", 1)[1] for arg in argv if arg.startswith("-var-file=")]:
         text = Path(name).read_text()
         found.update(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', text, re.MULTILINE))
-        found.update((k, int(v)) for k, v in re.findall(r'^(\w+)\s*=\s*(-?\d+)\s*$', text, re.MULTILINE))
+        found.update((k, int(v)) for k, v in re.findall(r"^(\w+)\s*=\s*(-?\d+)\s*$", text, re.MULTILINE))
     return found
 
 
@@ -49,8 +49,14 @@ def publish(found: dict) -> str:
     try:
         current = functions.get_function(FunctionName=name)["Code"].get("ImageUri")
     except functions.exceptions.ResourceNotFoundException:
-        return functions.create_function(FunctionName=name, Role=role, PackageType="Image", Publish=True,
-                                         Code={"ImageUri": image_uri}, Description=description)["Version"]
+        return functions.create_function(
+            FunctionName=name,
+            Role=role,
+            PackageType="Image",
+            Publish=True,
+            Code={"ImageUri": image_uri},
+            Description=description,
+        )["Version"]
     if current != image_uri:
         functions.update_function_code(FunctionName=name, ImageUri=image_uri)
         functions.update_function_configuration(FunctionName=name, Description=description)
@@ -61,30 +67,49 @@ def publish(found: dict) -> str:
 
 def point_alias(found: dict, newest: str) -> tuple[str, dict]:
     """main.tf's live_version and routing_config."""
-    pinned, base, percent = found.get("pinned_version", ""), found.get("canary_base_version", ""), found.get("canary_percent", 0)
+    pinned, base, percent = (
+        found.get("pinned_version", ""),
+        found.get("canary_base_version", ""),
+        found.get("canary_percent", 0),
+    )
     canary = not pinned and base and percent > 0 and base != newest
     live = pinned or (base if canary else newest)
     routing = {"AdditionalVersionWeights": {newest: percent / 100}} if canary else {"AdditionalVersionWeights": {}}
     functions = client("lambda", found)
     try:
-        functions.update_alias(FunctionName=found["deployment_name"], Name=ALIAS, FunctionVersion=live,
-                               RoutingConfig=routing)
+        functions.update_alias(
+            FunctionName=found["deployment_name"], Name=ALIAS, FunctionVersion=live, RoutingConfig=routing
+        )
     except functions.exceptions.ResourceNotFoundException:
-        functions.create_alias(FunctionName=found["deployment_name"], Name=ALIAS, FunctionVersion=live,
-                               RoutingConfig=routing)
+        functions.create_alias(
+            FunctionName=found["deployment_name"], Name=ALIAS, FunctionVersion=live, RoutingConfig=routing
+        )
     return live, routing
 
 
 def alarms(found: dict, canary_active: bool) -> list[str]:
     watch = client("cloudwatch", found)
     name = found["deployment_name"]
-    names = ([f"{name}-canary-errors"] if found.get("canary_percent", 0) > 0 else []) + [f"{name}-function-errors", f"{name}-5xx"]
+    names = ([f"{name}-canary-errors"] if found.get("canary_percent", 0) > 0 else []) + [
+        f"{name}-function-errors",
+        f"{name}-5xx",
+    ]
     for alarm in names:
-        watch.put_metric_alarm(AlarmName=alarm, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum",
-                               Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")
+        watch.put_metric_alarm(
+            AlarmName=alarm,
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
         watch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="stand-in")
     if canary_active and os.environ.get("STANDIN_CANARY_FAILS") == "1":
-        watch.set_alarm_state(AlarmName=f"{name}-canary-errors", StateValue="ALARM", StateReason="stand-in: canary errors")
+        watch.set_alarm_state(
+            AlarmName=f"{name}-canary-errors", StateValue="ALARM", StateReason="stand-in: canary errors"
+        )
     return names
 
 
@@ -103,8 +128,10 @@ def apply(argv: list[str]) -> int:
     newest = publish(found)
     live, routing = point_alias(found, newest)
     names = alarms(found, bool(routing["AdditionalVersionWeights"]))
-    save("terraform-applied.json", {"newest_version": newest, "live_version": live, "canary_alarms": names,
-                                    "routing": routing, "values": found})
+    save(
+        "terraform-applied.json",
+        {"newest_version": newest, "live_version": live, "canary_alarms": names, "routing": routing, "values": found},
+    )
     print("Apply complete!")
     return 0
 

@@ -1,9 +1,9 @@
 """The aws-lambda bentoctl operator: the four entry points bentoctl calls.
 
-    generate            main.tf and bentoctl.tfvars from deployment_config.yaml   (terraform.py)
-    create_deployable   the image build context: Dockerfile, handler, Bento, model (deployable.py)
-    create_repository   the ECR repository and push credentials                   (ecr.py)
-    delete_repository   removes it again (`bentoctl destroy`)                     (ecr.py)
+generate            main.tf and bentoctl.tfvars from deployment_config.yaml   (terraform.py)
+create_deployable   the image build context: Dockerfile, handler, Bento, model (deployable.py)
+create_repository   the ECR repository and push credentials                   (ecr.py)
+delete_repository   removes it again (`bentoctl destroy`)                     (ecr.py)
 """
 
 from aws_lambda_operator.deployable import create_deployable

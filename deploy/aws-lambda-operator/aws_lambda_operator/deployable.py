@@ -68,8 +68,7 @@ def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_dep
         raise DeployableError(f"expected a Bento with exactly one model, found {tags or 'none'}")
 
     app = context / "app"
-    shutil.copytree(bento_path / "src" / "src", app / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(bento_path / "src" / "src", app / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     copy_models(bento_path, app / "bentoml" / "models", tags)
     for name in BENTOML_HOME_DIRS:
         (app / "bentoml" / name).mkdir(exist_ok=True)

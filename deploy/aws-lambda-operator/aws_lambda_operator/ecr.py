@@ -23,8 +23,12 @@ LIFECYCLE_POLICY = {
         {
             "rulePriority": 1,
             "description": "never expire an image that was deployed (rollback targets)",
-            "selection": {"tagStatus": "tagged", "tagPrefixList": [DEPLOYED_PREFIX],
-                          "countType": "imageCountMoreThan", "countNumber": KEEP_DEPLOYED},
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPrefixList": [DEPLOYED_PREFIX],
+                "countType": "imageCountMoreThan",
+                "countNumber": KEEP_DEPLOYED,
+            },
             "action": {"type": "expire"},
         },
         {

@@ -77,7 +77,7 @@ def _without_stage(event: dict) -> dict:
     prefix = f"/{stage}"
     if path != prefix and not path.startswith(prefix + "/"):
         return event
-    stripped = path[len(prefix):] or "/"
+    stripped = path[len(prefix) :] or "/"
     http = {**context["http"], "path": stripped}
     return {**event, "rawPath": stripped, "requestContext": {**context, "http": http}}
 
