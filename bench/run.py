@@ -45,12 +45,11 @@ WORK = BENCH_DIR / "work"
 HOME = WORK / "bentoml-home"
 os.environ["BENTOML_HOME"] = str(HOME)  # before bentoml is imported anywhere
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
 from src import config  # noqa: E402
-from tests.processes import free_port, process_tree_rss_mb, stop_process_group  # noqa: E402
+from tests.processes import Server, free_port, start_server  # noqa: E402
 
 ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
 CELLS = [("1 row, c=1", 1, 1), ("1 row, c=32", 32, 1), ("1000 rows, c=1", 1, 1000), ("1000 rows, c=32", 32, 1000)]
@@ -59,6 +58,11 @@ SERVERS = {  # name: (label, answers probabilities rather than labels, body wrap
     "ours": ("ours", False, False),
     "tutorial": ("tutorial (stock runner)", True, False),
     "new_style": ("new-style @bentoml.service", False, True),
+}
+SERVE_TARGETS = {
+    "ours": "src.service:svc",
+    "tutorial": "bench.peers.tutorial_service:svc",
+    "new_style": "bench.peers.new_style_service:Classifier",
 }
 PEERS = ("plain", "tutorial", "new_style")
 OTHER_LOAD_LIMIT = 0.25  # cores other processes may use during a cell before it is measured again
@@ -114,75 +118,39 @@ def body_files(rows: dict[int, np.ndarray]) -> dict[tuple[int, bool], Path]:
 # ---------------------------------------------------------------------------- servers
 
 
-class Server:
-    def __init__(self, name: str, argv: list[str], env: dict, port: int, first_body: bytes):
-        self.name, self.port = name, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = open(WORK / f"{name}.log", "ab")
-        started = time.perf_counter()
-        self.process = subprocess.Popen(
-            argv, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.launch_to_first_200_s = self._wait_first_answer(started, first_body)
-
-    def post(self, body: bytes, timeout: float = 10) -> tuple[int, bytes]:
-        request = urllib.request.Request(
-            f"{self.url}/classify", data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read()
-
-    def _wait_first_answer(self, started: float, body: bytes, timeout: float = 120) -> float:
-        while time.perf_counter() - started < timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited; see {self.log.name}")
-            try:
-                if self.post(body, timeout=2)[0] == 200:
-                    return time.perf_counter() - started
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"{self.name} gave no answer in {timeout}s; see {self.log.name}")
-
-    def rss_mb(self) -> float:
-        return process_tree_rss_mb(self.process.pid)
-
-    def stop(self):
-        stop_process_group(self.process)
-        self.log.close()
+def post(url: str, body: bytes, timeout: float = 10) -> tuple[int, bytes]:
+    request = urllib.request.Request(f"{url}/classify", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, response.read()
 
 
 def start(name: str, tag: str, model_file: Path, first_body: bytes) -> Server:
+    """One of SERVERS on a free port, ready once it answers ``first_body`` with a 200."""
     port = free_port()
-    bentoml_serve = [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if name == "plain":
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.plain_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-        return Server(name, argv, {"MODEL_FILE": str(model_file)}, port, first_body)
-    target = {
-        "ours": "src.service:svc",
-        "tutorial": "bench.peers.tutorial_service:svc",
-        "new_style": "bench.peers.new_style_service:Classifier",
-    }[name]
-    return Server(name, bentoml_serve + [target], {"XGB_MODEL_TAG": tag}, port, first_body)
+        argv = [sys.executable, "-m", "uvicorn", "bench.plain_app:app", "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--workers", "1", "--no-access-log", "--log-level", "warning"]
+        env = {"MODEL_FILE": str(model_file)}
+    else:
+        argv = [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        argv += [SERVE_TARGETS[name]]
+        env = {"XGB_MODEL_TAG": tag}
+    return start_server(
+        argv,
+        port,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        log=WORK / f"{name}.log",
+        ready=lambda url: post(url, first_body, timeout=2)[0] == 200,
+        timeout=120,
+        poll_s=0.02,
+        name=name,
+    )
 
 
 def check_answers(server: Server, body: Path, rows: np.ndarray, booster) -> None:
     """The server predicts what the booster predicts: labels, or the tutorial's probabilities."""
-    status, raw = server.post(body.read_bytes())
+    status, raw = post(server.url, body.read_bytes())
     answer = np.asarray(json.loads(raw))
     proba = booster.inplace_predict(rows.astype(np.float32))
     assert status == 200, (server.name, status, raw[:300])
@@ -294,7 +262,7 @@ def measure(server: Server, bodies: dict, duration: float) -> dict:
             )
         cells[label] = {**min(attempts, key=lambda a: a["other_cores"]), "attempts": len(attempts)}
     return {
-        "launch_to_first_200_s": server.launch_to_first_200_s,
+        "launch_to_first_200_s": server.ready_after_s,
         "rss_after_warmup_mb": server.rss_mb(),
         "cells": cells,
     }

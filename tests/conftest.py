@@ -10,22 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, stop_process_group
-
-
-def clean_environ() -> dict:
-    """os.environ without the variables that configure the service or BentoML."""
-    return {name: value for name, value in os.environ.items() if not name.startswith(("XGB_", "BENTOML_"))}
-
+from tests.commands import clean_environ, serve
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="bentoml-home-"))
 for _name in set(os.environ) - set(clean_environ()):
@@ -34,28 +24,8 @@ os.environ["BENTOML_HOME"] = str(_SESSION_HOME)
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 
 
-def base_env(**overrides: str) -> dict:
-    """The environment for a command the tests start: clean, in the session's store."""
-    return {**clean_environ(), "BENTOML_HOME": str(_SESSION_HOME), "BENTOML_DO_NOT_TRACK": "true", **overrides}
-
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_HOME, ignore_errors=True)
-
-
-def run_python(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python <args>`` from the project root as a user would; capture its output."""
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=PROJECT_ROOT,
-        env=base_env(**(env or {})),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -83,42 +53,6 @@ def booster(trained):
     import bentoml
 
     return bentoml.xgboost.load_model(trained.tag)
-
-
-class Server:
-    def __init__(self, url: str, process: subprocess.Popen, log: Path):
-        self.url, self.process, self.log = url, process, log
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-
-def start_server(log_dir: Path, env: dict | None = None, ready_timeout: float = 90) -> Server:
-    """Start ``bentoml serve`` on a free port in its own process group; wait until it is ready."""
-    port = free_port()
-    log = log_dir / f"serve-{port}.log"
-    handle = open(log, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "src.service:svc", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=base_env(**(env or {})),
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return Server(url, process, log)
-        except OSError:
-            time.sleep(0.2)
-    stop_process_group(process)
-    raise RuntimeError(f"bentoml serve not ready in {ready_timeout}s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="session")
@@ -168,6 +102,6 @@ def image(lambda_context):
 
 @pytest.fixture(scope="session")
 def server(trained, tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("server"), env={"XGB_MODEL_TAG": trained.tag})
+    srv = serve(tmp_path_factory.mktemp("server"), env={"XGB_MODEL_TAG": trained.tag})
     yield srv
-    stop_process_group(srv.process)
+    srv.stop()

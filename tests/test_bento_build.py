@@ -3,7 +3,8 @@
 import yaml
 
 from src import config
-from tests.conftest import PROJECT_ROOT, run_python
+from src.config import PROJECT_ROOT
+from tests.commands import run_python
 
 
 def test_build_makes_a_bento_with_only_the_service_code(built_bento, trained, bentoml_home):

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from src.config import PROJECT_ROOT
 
 CHECKOV = PROJECT_ROOT / ".venv-tools" / "bin" / "checkov"
 DOCKERFILE = PROJECT_ROOT / "deploy" / "aws-lambda-operator" / "aws_lambda_operator" / "image" / "Dockerfile"

@@ -3,7 +3,7 @@
 import numpy as np
 
 from src import client
-from tests.conftest import run_python
+from tests.commands import run_python
 
 
 def test_client_posts_csv_rows_and_prints_labels(server, data_path, booster):

@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import PROJECT_ROOT
+from src.config import PROJECT_ROOT
 from tests.processes import free_port
 from tests.standins import record
 

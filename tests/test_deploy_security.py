@@ -2,17 +2,13 @@
 
 import re
 import subprocess
-import sys
 
 import hcl2
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-from tests.lambda_harness import OPERATOR_DIR
-from tests.terraform_files import PLAIN, committed_tfvars, locals_block, terraform_resources, terraform_variables
-
-sys.path.insert(0, str(OPERATOR_DIR))
 from aws_lambda_operator.terraform import SpecError, tfvars_text
+from src.config import PROJECT_ROOT
+from tests.terraform_files import PLAIN, committed_tfvars, locals_block, terraform_resources, terraform_variables
 
 
 def test_throttling_is_on_by_default():

@@ -11,7 +11,7 @@ import boto3
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT
+from src.config import PROJECT_ROOT
 from tests.terraform_files import parsed
 
 POLICY = json.loads((PROJECT_ROOT / "deploy" / "deployer-policy.json").read_text())

@@ -2,15 +2,11 @@
 
 import base64
 import json
-import sys
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from tests.lambda_harness import OPERATOR_DIR
-
-sys.path.insert(0, str(OPERATOR_DIR))
 from aws_lambda_operator import create_repository, delete_repository
 from aws_lambda_operator.ecr import DEPLOYED_PREFIX, KEEP_IMAGES, RepositoryInUse
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from src import config
-from tests.conftest import PROJECT_ROOT
+from src.config import PROJECT_ROOT
 from tests.lambda_events import http_api_v2, rest_api_v1
 from tests.lambda_harness import image_command, image_env, invoke, lambda_env, run_read_only
 from tests.sample_requests import BAD, ROWS

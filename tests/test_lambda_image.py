@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 import yaml
 
+from src.config import PROJECT_ROOT
 from tests import image_build
-from tests.conftest import PROJECT_ROOT
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2, rest_api_v1
 from tests.sample_requests import BAD, ROWS

@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +22,10 @@ import requests
 from deploy import lambda_local
 from deploy.lambda_runtime import FunctionError, FunctionSettings, LocalFunction, context_from_bento, read_only_copy
 from src import client, config
+from src.config import PROJECT_ROOT
 from tests import schemathesis_run
-from tests.conftest import PROJECT_ROOT, base_env, run_python
-from tests.processes import free_port, stop_process_group
+from tests.commands import base_env, run_python
+from tests.processes import answers_get, free_port, start_server
 
 ROWS = [config.EXAMPLE_ROWS[0], [1, 2, 3, 4, 5, 6, 7]]
 
@@ -203,39 +203,18 @@ def test_make_lambda_local_builds_the_context_bentoctl_builds(built_bento, lambd
     assert (made / "app" / "lambda_app.py").is_file() and (made / "env" / "docker" / "Dockerfile").is_file()
 
 
-class Endpoint:
-    def __init__(self, url, process, log):
-        self.url, self.process, self.log = url, process, log
-
-
 @pytest.fixture(scope="module")
 def endpoint(lambda_context, tmp_path_factory):
     """`python -m deploy.lambda_local` on the build context `bentoctl build` made, on a free port."""
     port = free_port()
+    argv = [sys.executable, "-m", "deploy.lambda_local", "--context", str(lambda_context), "--port", str(port)]
     log = tmp_path_factory.mktemp("lambda-local") / "lambda-local.log"
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "deploy.lambda_local", "--context", str(lambda_context), "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=base_env(),
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, log.read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.2)
-    yield Endpoint(url, process, log)
-    stop_process_group(process)
-    assert process.returncode == 0, log.read_text()[-3000:]
+    server = start_server(
+        argv, port, cwd=PROJECT_ROOT, env=base_env(), log=log, ready=answers_get("/readyz", timeout=2), timeout=120
+    )
+    yield server
+    server.stop()
+    assert server.process.returncode == 0, log.read_text()[-3000:]
 
 
 def expected_labels(booster, rows):

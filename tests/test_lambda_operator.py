@@ -1,14 +1,14 @@
 """The aws-lambda operator through bentoctl itself: install by path, generate, validate."""
 
 import shutil
-import sys
 
 import hcl2
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT
-from tests.lambda_harness import OPERATOR_DIR, bentoctl, install_operator
+from aws_lambda_operator.terraform import SpecError, tfvars_text
+from src.config import PROJECT_ROOT
+from tests.lambda_harness import bentoctl, install_operator
 from tests.terraform_files import (
     PLAIN,
     committed_tfvars,
@@ -17,9 +17,6 @@ from tests.terraform_files import (
     terraform_resources,
     terraform_variables,
 )
-
-sys.path.insert(0, str(OPERATOR_DIR))
-from aws_lambda_operator.terraform import SpecError, tfvars_text
 
 
 @pytest.fixture(scope="module")

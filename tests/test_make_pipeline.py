@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from src.config import PROJECT_ROOT
 
 STEPS = ("==> data:", "==> train:", "==> build:")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from src import model_store
-from tests.conftest import run_python
+from tests.commands import run_python
 
 
 def test_list_shows_the_trained_version(trained, capsys):

@@ -12,10 +12,10 @@ import pytest
 import requests
 
 from src import api_contract, config
+from src.config import PROJECT_ROOT
 from src.server_settings import RequestTimeout
 from src.validation import FLOAT32_MAX
 from tests import schemathesis_run
-from tests.conftest import PROJECT_ROOT
 
 ROW = config.EXAMPLE_ROWS[0]
 PREDICTIONS = ("/classify", "/predict_proba")

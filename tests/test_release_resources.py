@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from src.config import PROJECT_ROOT
 from tests.terraform_files import locals_block, parsed, terraform_resources, terraform_variables
 
 MAIN = parsed(PROJECT_ROOT / "main.tf")

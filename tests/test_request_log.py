@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from src import config, request_log
-from tests.conftest import run_python, start_server
+from tests.commands import run_python, serve
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2
 from tests.lambda_harness import lambda_env, read_only_prefix
@@ -80,7 +80,7 @@ def logged_server(trained, tmp_path_factory):
 
     version = str(bentoml.models.get(f"{config.MODEL_NAME}:latest").tag)
     latest = {"XGB_MODEL_TAG": f"{config.MODEL_NAME}:latest"}
-    srv = start_server(tmp_path_factory.mktemp("request-log"), env=latest)
+    srv = serve(tmp_path_factory.mktemp("request-log"), env=latest)
     yield srv, version
     stop_process_group(srv.process)
 
@@ -146,7 +146,7 @@ def test_a_failing_request_keeps_its_traceback_at_error(tmp_path):
     saved = run_python("-c", BROKEN_MODEL, env={"BENTOML_HOME": str(home)})
     assert saved.returncode == 0, saved.stderr[-3000:]
     version = saved.stdout.strip().splitlines()[-1]
-    srv = start_server(tmp_path, env={"BENTOML_HOME": str(home), "XGB_MODEL_TAG": f"{config.MODEL_NAME}:latest"})
+    srv = serve(tmp_path, env={"BENTOML_HOME": str(home), "XGB_MODEL_TAG": f"{config.MODEL_NAME}:latest"})
     try:
         offset = quiet_offset(srv.log)
         response = requests.post(f"{srv.url}/classify", json=[ROW], timeout=10)

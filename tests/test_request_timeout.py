@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from src.server_settings import RequestTimeout
-from tests.conftest import start_server
+from tests.commands import serve
 from tests.processes import stop_process_group
 
 
@@ -73,7 +73,7 @@ REQUEST_TIMEOUT_S = 0.5
 @pytest.fixture(scope="module")
 def short_timeout_server(trained, tmp_path_factory):
     """`bentoml serve` with a request timeout short enough to outlast on purpose."""
-    srv = start_server(
+    srv = serve(
         tmp_path_factory.mktemp("timeout-server"),
         env={"XGB_MODEL_TAG": trained.tag, "XGB_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S)},
     )

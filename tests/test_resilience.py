@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from src import config
-from tests.conftest import PROJECT_ROOT, base_env, start_server
+from src.config import PROJECT_ROOT
+from tests.commands import base_env, serve
 from tests.processes import process_tree_rss_mb, stop_process_group
 
 ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
@@ -132,7 +133,7 @@ def test_missing_model_fails_at_start_with_a_clear_message(tmp_path, case):
     if case == "absent tag":
         env["XGB_MODEL_TAG"] = f"{config.MODEL_NAME}:doesnotexist"
     with pytest.raises(RuntimeError) as error:
-        start_server(tmp_path, env=env, ready_timeout=30)
+        serve(tmp_path, env=env, ready_timeout=30)
     message = str(error.value)
     assert "exited" in message and "is not in the BentoML model store" in message
     assert "python -m src.train" in message
@@ -165,7 +166,7 @@ def test_retraining_while_serving_does_not_disturb_the_server(trained, data_path
     home = store_with(bentoml_home / "models" / name / version, tmp_path / "home")
     session_latest = (bentoml_home / "models" / name / "latest").read_text()
     env = {"BENTOML_HOME": str(home)}  # no XGB_MODEL_TAG: the service loads xgb_model:latest
-    srv = start_server(tmp_path, env=env)
+    srv = serve(tmp_path, env=env)
     try:
         rows = np.random.default_rng(5).normal(scale=2, size=(50, 7)).round(5).tolist()
         body = json.dumps(rows).encode()
@@ -213,7 +214,7 @@ def test_retraining_while_serving_does_not_disturb_the_server(trained, data_path
     assert new_tag != trained.tag and (home / "models" / name / "latest").read_text() == new_tag.split(":")[1]
     assert (bentoml_home / "models" / name / "latest").read_text() == session_latest, "the session's store moved"
 
-    srv = start_server(tmp_path, env=env)
+    srv = serve(tmp_path, env=env)
     try:
         status, after_restart = ask_once(srv, body)
         assert status == 200 and after_restart != before, f"restarted server should load {new_tag}"

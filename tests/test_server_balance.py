@@ -18,7 +18,8 @@ import psutil
 import pytest
 
 from src import server_settings
-from tests.conftest import PROJECT_ROOT, base_env, start_server
+from src.config import PROJECT_ROOT
+from tests.commands import base_env, serve
 from tests.processes import stop_process_group
 
 WORKERS = 2
@@ -160,7 +161,7 @@ def tcp(process: psutil.Process, port: int, status: str) -> list:
 
 @pytest.fixture(scope="module")
 def two_workers(trained, tmp_path_factory):
-    server = start_server(
+    server = serve(
         tmp_path_factory.mktemp("balance"), env={"XGB_MODEL_TAG": trained.tag, "XGB_SERVER_WORKERS": str(WORKERS)}
     )
     yield server

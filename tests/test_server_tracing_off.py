@@ -9,7 +9,8 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import PROJECT_ROOT, base_env
+from src.config import PROJECT_ROOT
+from tests.commands import base_env
 
 PROBE = (
     "import json\n"

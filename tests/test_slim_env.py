@@ -8,7 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.conftest import PROJECT_ROOT
+from src.config import PROJECT_ROOT
 from tests.lambda_events import http_api_v2
 from tests.lambda_harness import lambda_env, run_read_only, site_packages, site_packages_mb
 

@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 from src import startup
-from tests.conftest import PROJECT_ROOT, base_env, start_server
+from src.config import PROJECT_ROOT
+from tests.commands import base_env, serve
 from tests.processes import stop_process_group
 
 EMIT = r"""
@@ -78,7 +79,7 @@ def test_bentomls_start_line_becomes_the_banner():
 
 
 def test_bentoml_serve_starts_clean_and_says_where(trained, tmp_path):
-    server = start_server(tmp_path, env={"XGB_MODEL_TAG": trained.tag, "PYTHONWARNINGS": startup.PYTHONWARNINGS_ENTRY})
+    server = serve(tmp_path, env={"XGB_MODEL_TAG": trained.tag, "PYTHONWARNINGS": startup.PYTHONWARNINGS_ENTRY})
     try:
         log = server.log.read_text()
     finally:

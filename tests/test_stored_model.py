@@ -13,8 +13,9 @@ import sys
 import pytest
 
 from src import config
+from src.config import PROJECT_ROOT
 from src.server_settings import stored_model
-from tests.conftest import PROJECT_ROOT, base_env
+from tests.commands import base_env
 
 
 def test_bentoml_models_get_is_an_alias_lookup_then_the_store():
