@@ -9,7 +9,7 @@ TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: setup check-python image-tools data train build forget-missing ready serve lint format test test-fast bench deploy rollback destroy clean
+.PHONY: setup check-python image-tools data train build forget-missing ready serve lint format test test-fast bench deploy generate rollback destroy clean
 
 setup: $(STAMP) $(TOOLS_STAMP)
 
@@ -120,6 +120,10 @@ bench: setup
 # previous version (or VERSION=n); destroy removes everything deploy created.
 deploy: ready
 	$(PY) -m deploy deploy --bento "$$(cat $(BENTO_STAMP))"
+
+# main.tf and bentoctl.tfvars from deployment_config.yaml and the operator (make deploy does this too).
+generate: $(STAMP)
+	$(PY) -m deploy generate
 
 rollback: $(STAMP)
 	$(PY) -m deploy rollback $(if $(VERSION),--to $(VERSION))

@@ -1,4 +1,4 @@
-"""`python -m deploy deploy|rollback|destroy`: the cloud path, one command each way.
+"""`python -m deploy deploy|generate|rollback|destroy`: the cloud path, one command each way.
 
 deploy:   prerequisites → operator → Bento → settings (bentoctl generate) → image (build without
           attestations for the function's architecture, push, verify, protect) → terraform init
@@ -6,6 +6,7 @@ deploy:   prerequisites → operator → Bento → settings (bentoctl generate) 
           canary_percent set, the alarms watched for canary_minutes, then promote or roll back.
 rollback: the live alias back to the previous published version (or --to N), at once, then
           recorded for Terraform; nothing is rebuilt or pushed.
+generate: main.tf and bentoctl.tfvars from deployment_config.yaml (bentoctl generate), no AWS.
 destroy:  terraform destroy, and only once it succeeded, the image repository.
 """
 
@@ -148,6 +149,14 @@ def bake_canary(deployment: Deployment, base: str, newest: str, alarms: list[str
         infrastructure.apply(deployment)
 
 
+def generate(deployment: Deployment) -> None:
+    with step("bentoctl operator"):
+        ensure_operator()
+    with step("settings: bentoctl generate"):
+        generate_settings(deployment)
+    print(f"\nWrote {deployment.values_file.name} and main.tf from {deployment.config_file.name}.")
+
+
 def rollback(deployment: Deployment, wanted: str | None) -> str:
     with step("prerequisites: Terraform, AWS"):
         prerequisites.check_terraform()
@@ -202,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="how long a canary is watched (default: canary_minutes from the spec)",
     )
+    commands.add_parser("generate", help="main.tf and bentoctl.tfvars from deployment_config.yaml, nothing deployed")
     rollback_command = commands.add_parser("rollback", help="the live alias back to the previous version")
     rollback_command.add_argument("--to", default=None, metavar="VERSION", help="a published version number")
     commands.add_parser("destroy", help="terraform destroy, then delete the image repository")
@@ -219,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "deploy":
             deploy(deployment, args.bento, args.bake_seconds)
+        elif args.command == "generate":
+            generate(deployment)
         elif args.command == "rollback":
             rollback(deployment, args.to)
         else:

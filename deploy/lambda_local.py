@@ -31,11 +31,12 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from deploy.lambda_runtime import FunctionError, FunctionSettings, LocalFunction, context_from_bento, read_only_copy
+from src import config
+from src.config import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # API Gateway's limits: an HTTP API takes request bodies up to 10 MB; Lambda takes events up to 6 MB.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
-LAMBDA_EVENT_LIMIT_BYTES = 6 * 1024 * 1024
+LAMBDA_EVENT_LIMIT_BYTES = config.LAMBDA_PAYLOAD_LIMIT_BYTES
 # Content types API Gateway passes as text; every other body (and a body without one) is base64.
 TEXT_TYPES = ("application/json", "application/xml", "application/javascript")
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from src.config import PROJECT_ROOT
+
 OPERATOR_DIR = PROJECT_ROOT / "deploy" / "aws-lambda-operator"
 CONFIG_FILE = "deployment_config.yaml"
 
@@ -18,7 +19,7 @@ if str(OPERATOR_DIR) not in sys.path:
 
 import operator_config  # noqa: E402
 
-from aws_lambda_operator import terraform  # noqa: E402
+from aws_lambda_operator import ecr, terraform  # noqa: E402, F401  (ecr: for deploy.cli)
 
 VALUES_FILE = terraform.VALUES_FILE
 # The Lambda alias clients reach (main.tf's local.alias_name).

@@ -45,7 +45,8 @@ from pathlib import Path
 
 import hcl2
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from src.config import PROJECT_ROOT
+
 PIN_FILE = Path(__file__).with_name("provider-schema.json")
 CACHE_DIR = PROJECT_ROOT / ".cache" / "provider-schema"
 # Bump when build_schema's output changes, so cached schemas are rebuilt.

@@ -14,7 +14,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from src.config import PROJECT_ROOT
+
 ST = PROJECT_ROOT / ".venv-contract" / "bin" / "st"
 SEED = 20261124
 MAX_EXAMPLES = 100

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import hcl2
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from src.config import PROJECT_ROOT
+
 MAIN_TF = PROJECT_ROOT / "main.tf"
 PLAIN = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True, explicit_blocks=False)
 

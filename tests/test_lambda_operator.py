@@ -1,13 +1,15 @@
 """The aws-lambda operator through bentoctl itself: install by path, generate, validate."""
 
+import copy
 import shutil
 
 import hcl2
 import pytest
 import yaml
 
-from aws_lambda_operator.terraform import SpecError, tfvars_text
+from aws_lambda_operator.terraform import PASSED_THROUGH, SpecError, main_tf_text, operator_schema, tfvars_text
 from src.config import PROJECT_ROOT
+from tests.commands import run_python
 from tests.lambda_harness import bentoctl, install_operator
 from tests.terraform_files import (
     PLAIN,
@@ -59,6 +61,46 @@ def test_main_tf_parses_and_declares_every_tfvars_value_typed_and_described():
         assert "type" in body and body.get("description"), name
     for name in ("timeout", "memory_size", "architecture", "log_retention_days", "auth", "region"):
         assert "validation" in variables[name], name
+
+
+def test_main_tf_declares_each_spec_key_as_the_operators_schema_says():
+    """The spec's variables are rendered from operator_config.py, their one home: the same
+    default, description and limits (every allowed value, both bounds)."""
+    schema, variables = operator_schema(), terraform_variables()
+    for name in PASSED_THROUGH:
+        rule, variable = schema[name], variables[name]
+        assert variable["default"] == rule["default"], name
+        assert variable["description"] == rule["help_message"], name
+        condition = str(variable.get("validation", [{}])[0].get("condition", ""))
+        for bound in ("min", "max"):
+            if bound in rule:
+                assert f"{'>=' if bound == 'min' else '<='} {rule[bound]:g}" in condition, (name, condition)
+        if "allowed" in rule:
+            assert all(str(value) in condition for value in rule["allowed"]), (name, condition)
+
+
+def test_a_change_in_the_schema_is_a_change_in_main_tf():
+    schema = copy.deepcopy(operator_schema())
+    schema["memory_size"]["default"] = 2048
+    schema["memory_size"]["max"] = 4096
+    schema["log_retention_days"]["allowed"] = [7, 30]
+    rendered = hcl2.loads(main_tf_text(schema), serialization_options=PLAIN)
+    variables = {name: body for block in rendered["variable"] for name, body in block.items()}
+    assert variables["memory_size"]["default"] == 2048
+    assert "var.memory_size <= 4096" in variables["memory_size"]["validation"][0]["condition"]
+    assert "contains([7, 30], var.log_retention_days)" in variables["log_retention_days"]["validation"][0]["condition"]
+
+
+def test_make_generate_carries_a_memory_change_to_tfvars(tmp_path):
+    """The memory size lives in deployment_config.yaml; `make generate` (python -m deploy generate)
+    writes it into bentoctl.tfvars, and main.tf stays the committed one."""
+    settings = yaml.safe_load((PROJECT_ROOT / "deployment_config.yaml").read_text())
+    settings["spec"]["memory_size"] = 2048
+    (tmp_path / "deployment_config.yaml").write_text(yaml.safe_dump(settings))
+    result = run_python("-m", "deploy", "--dir", str(tmp_path), "generate", env={"BENTOCTL_HOME": str(tmp_path / "h")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert parsed(tmp_path / "bentoctl.tfvars")["memory_size"] == 2048
+    assert (tmp_path / "main.tf").read_text() == (PROJECT_ROOT / "main.tf").read_text()
 
 
 def test_main_tf_has_the_resources_a_careful_team_expects():

@@ -43,7 +43,7 @@ OPERATOR_SCHEMA = {
         "required": True,
         "default": "us-east-1",
         "regex": r"[a-z]{2}(-[a-z]+)+-\d",
-        "help_message": "AWS region to deploy to, e.g. us-east-1",
+        "help_message": "AWS region to deploy to, e.g. us-east-1.",
     },
     "timeout": {
         "type": "integer",
@@ -51,8 +51,10 @@ OPERATOR_SCHEMA = {
         "default": 10,
         "min": 1,
         "max": 29,
-        "help_message": "Lambda timeout in seconds, 1-29: API Gateway HTTP APIs end every "
-        "integration at 30 s, so a longer Lambda timeout could never be used",
+        "help_message": (
+            "Lambda timeout in seconds, 1-29: an API Gateway HTTP API ends every integration at 30 s, so "
+            "the function must finish (or fail with its own message) before that."
+        ),
     },
     "memory_size": {
         "type": "integer",
@@ -60,72 +62,86 @@ OPERATOR_SCHEMA = {
         "default": 1024,
         "min": 128,
         "max": 10240,
-        "help_message": "Lambda memory in MB, 128-10240; CPU share grows with memory",
+        "help_message": (
+            "Lambda memory in MB, 128-10,240. CPU is allotted in proportion, so more memory also means a "
+            "faster cold start."
+        ),
     },
     "architecture": {
         "type": "string",
         "default": "x86_64",
         "allowed": ["x86_64", "arm64"],
-        "help_message": "x86_64, or arm64 (Graviton: cheaper per GB-second; build the image for linux/arm64)",
+        "help_message": (
+            "Instruction set of the function and its image: x86_64, or arm64 (Graviton: cheaper per GB-"
+            "second; the image is built for linux/arm64)."
+        ),
     },
     "reserved_concurrency": {
         "type": "integer",
         "coerce": int,
         "default": -1,
         "min": -1,
-        "help_message": "concurrent executions reserved for (and capping) the function; -1 leaves it unreserved",
+        "help_message": "Concurrent executions reserved for the function, which also caps it; -1 leaves it unreserved.",
     },
     "log_retention_days": {
         "type": "integer",
         "coerce": int,
         "default": 30,
         "allowed": LOG_RETENTION_DAYS,
-        "help_message": "days CloudWatch keeps the function's and the API's logs",
+        "help_message": "Days CloudWatch keeps the function's and the API's logs (a period CloudWatch Logs accepts).",
     },
     "throttling_rate_limit": {
         "type": "number",
         "coerce": float,
         "default": 50.0,
         "min": 0.0,
-        "help_message": "steady-state requests per second the API lets through",
+        "help_message": "Steady-state requests per second the API accepts before answering 429.",
     },
     "throttling_burst_limit": {
         "type": "integer",
         "coerce": int,
         "default": 100,
         "min": 0,
-        "help_message": "requests the API lets through in a burst",
+        "help_message": "Requests the API accepts in a burst before answering 429.",
     },
     "auth": {
         "type": "string",
         "default": "none",
         "allowed": ["none", "iam", "jwt"],
-        "help_message": "endpoint authentication: none (public), iam (SigV4-signed requests), "
-        "or jwt (bearer tokens from jwt_issuer for jwt_audience)",
+        "help_message": (
+            "Authentication for the API's routes: none (public), iam (SigV4-signed requests from "
+            "principals allowed execute-api:Invoke), or jwt (bearer tokens from jwt_issuer for "
+            "jwt_audience, checked by a JWT authorizer)."
+        ),
     },
     "jwt_issuer": {
         "type": "string",
         "default": "",
-        "help_message": "JWT issuer URL, required when auth is jwt",
+        "help_message": (
+            "Issuer URL of accepted JWTs, required when auth is jwt, e.g. https://cognito-idp.us-"
+            "east-1.amazonaws.com/<pool id>."
+        ),
     },
     "jwt_audience": {
         "type": "list",
         "schema": {"type": "string"},
         "default": [],
-        "help_message": "accepted JWT audiences, required when auth is jwt",
+        "help_message": "Audiences of accepted JWTs, at least one when auth is jwt.",
     },
     "cors_allow_origins": {
         "type": "list",
         "schema": {"type": "string"},
         "default": [],
-        "help_message": "origins allowed to call the API from a browser; empty turns CORS off",
+        "help_message": "Origins allowed to call the API from a browser; empty: no CORS headers.",
     },
     "endpoint": {
         "type": "string",
         "default": "http_api",
         "allowed": ["http_api", "function_url"],
-        "help_message": "http_api (API Gateway: routes, throttling, JWT) or function_url (a Lambda "
-        "function URL: no per-request API charge, no API-level throttling)",
+        "help_message": (
+            "How clients reach the function: http_api (API Gateway HTTP API: routes, throttling, JWT) or "
+            "function_url (a Lambda function URL: no per-request API charge, no API-level throttling)."
+        ),
     },
     "canary_percent": {
         "type": "integer",
@@ -133,8 +149,10 @@ OPERATOR_SCHEMA = {
         "default": 0,
         "min": 0,
         "max": 50,
-        "help_message": "share of traffic a new version gets first while `make deploy` watches the "
-        "alarms; 0 shifts all traffic at once",
+        "help_message": (
+            "Share of traffic (percent) a newly deployed version gets first while `make deploy` watches "
+            "the alarms; 0 shifts all traffic at once."
+        ),
     },
     "canary_minutes": {
         "type": "integer",
@@ -142,18 +160,21 @@ OPERATOR_SCHEMA = {
         "default": 10,
         "min": 1,
         "max": 60,
-        "help_message": "minutes `make deploy` watches the alarms before promoting a canary",
+        "help_message": "How long `make deploy` watches the alarms before it promotes a canary.",
     },
     "alarm_email": {
         "type": "string",
         "default": "",
         "regex": r"(|[^@\s]+@[^@\s]+\.[^@\s]+)",
-        "help_message": "address that gets alarm emails through an SNS topic; empty: no topic",
+        "help_message": (
+            "Address that gets an email when an alarm fires or clears (through an SNS topic); empty: no "
+            "topic, alarms only show in CloudWatch."
+        ),
     },
     "tracing": {
         "type": "boolean",
         "default": False,
-        "help_message": "send X-Ray traces (billed per trace)",
+        "help_message": "Send X-Ray traces of each invocation (billed per trace).",
     },
     # Set by `bentoctl build` once the image is pushed; absent before the first build.
     "image_tag": {"type": "string", "required": False},

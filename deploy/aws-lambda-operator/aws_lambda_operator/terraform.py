@@ -1,20 +1,23 @@
-"""Writing main.tf (a fixed template) and bentoctl.tfvars (the deployment's values).
+"""Writing main.tf (a template) and bentoctl.tfvars (the deployment's values).
 
 main.tf holds no deployment-specific text: every value is a typed, validated variable, so a
-redeploy or a change of memory touches only bentoctl.tfvars. Values are written with their
-HCL types (numbers, lists, maps), not all as strings as the upstream operator did.
+redeploy or a change of memory touches only bentoctl.tfvars. The variables for the spec's keys
+are rendered from the operator's schema (operator_config.py: type, description, default, limits),
+their one home. Values are written with their HCL types (numbers, lists, maps).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
-import shutil
 from pathlib import Path
 
 TEMPLATE = Path(__file__).parent / "templates" / "main.tf"
+OPERATOR_CONFIG = Path(__file__).parent.parent / "operator_config.py"
 VALUES_FILE = "bentoctl.tfvars"
 TEMPLATE_FILE = "main.tf"
+SPEC_VARIABLES_MARK = "{{SPEC_VARIABLES}}"
 
 # Spec keys passed to Terraform unchanged, in the order they appear in bentoctl.tfvars.
 PASSED_THROUGH = (
@@ -153,6 +156,74 @@ def tfvars_text(name: str, spec: dict, deployed: dict | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+HCL_TYPES = {"string": "string", "integer": "number", "number": "number", "boolean": "bool", "list": "list(string)"}
+
+
+def _limits(name: str, rule: dict) -> tuple[list[str], str] | None:
+    """The Terraform conditions for a schema entry's limits, and the error message that names them."""
+    var = f"var.{name}"
+    if "allowed" in rule:
+        allowed = ", ".join(map(str, rule["allowed"]))
+        return [f"contains({hcl_value(rule['allowed'])}, {var})"], f"{name} must be one of {allowed}."
+    if "regex" in rule:  # cerberus matches the whole value
+        pattern = hcl_string(f"^(?:{rule['regex']})$")
+        return [f"can(regex({pattern}, {var}))"], f"{name} is not valid. {rule['help_message']}"
+    conditions, low, high = [], rule.get("min"), rule.get("max")
+    if low is not None:
+        conditions.append(f"{var} >= {hcl_value(low)}")
+    if high is not None:
+        conditions.append(f"{var} <= {hcl_value(high)}")
+    whole = rule["type"] == "integer"
+    if whole:
+        conditions.append(f"floor({var}) == {var}")
+    if not conditions:
+        return None
+    kind = "a whole number" if whole else "a number"
+    if low is not None and high is not None:
+        kind += f" from {hcl_value(low)} to {hcl_value(high)}"
+    elif low is not None:
+        kind += f" of at least {hcl_value(low)}"
+    elif high is not None:
+        kind += f" of at most {hcl_value(high)}"
+    return conditions, f"{name} must be {kind}."
+
+
+def variable_block(name: str, rule: dict) -> str:
+    """One spec key as a Terraform variable: its type, description, default and limits."""
+    lines = [
+        f'variable "{name}" {{',
+        f"  type        = {HCL_TYPES[rule['type']]}",
+        f"  description = {hcl_string(rule['help_message'])}",
+        f"  default     = {hcl_value(rule['default'])}",
+    ]
+    limits = _limits(name, rule)
+    if limits:
+        conditions, message = limits
+        lines += [
+            "  validation {",
+            f"    condition     = {' && '.join(conditions)}",
+            f"    error_message = {hcl_string(message)}",
+            "  }",
+        ]
+    return "\n".join([*lines, "}"])
+
+
+def operator_schema() -> dict:
+    """OPERATOR_SCHEMA as operator_config.py writes it, read afresh: bentoctl deletes the help
+    messages from the loaded module's schema once it has validated a spec with it."""
+    spec = importlib.util.spec_from_file_location("operator_config_as_written", OPERATOR_CONFIG)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.OPERATOR_SCHEMA
+
+
+def main_tf_text(schema: dict | None = None) -> str:
+    """main.tf: the template with the spec's variables rendered from the schema."""
+    schema = operator_schema() if schema is None else schema
+    blocks = "\n\n".join(variable_block(name, schema[name]) for name in PASSED_THROUGH)
+    return TEMPLATE.read_text().replace(SPEC_VARIABLES_MARK, blocks)
+
+
 def generate(name, spec, template_type, destination_dir, values_only=True):
     """bentoctl entry point: write bentoctl.tfvars, and main.tf unless ``values_only``."""
     if template_type != "terraform":
@@ -161,7 +232,7 @@ def generate(name, spec, template_type, destination_dir, values_only=True):
     text = tfvars_text(name, spec, deployed=deployed_values(destination / VALUES_FILE))
     written = []
     if not values_only:
-        shutil.copyfile(TEMPLATE, destination / TEMPLATE_FILE)
+        (destination / TEMPLATE_FILE).write_text(main_tf_text())
         written.append(str(destination / TEMPLATE_FILE))
     (destination / VALUES_FILE).write_text(text)
     written.append(str(destination / VALUES_FILE))
