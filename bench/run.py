@@ -51,7 +51,7 @@ import numpy as np  # noqa: E402
 from src import config  # noqa: E402
 from tests.processes import Server, free_port, start_server  # noqa: E402
 
-ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
+ROW = config.EXAMPLE_ROWS[0]
 CELLS = [("1 row, c=1", 1, 1), ("1 row, c=32", 32, 1), ("1000 rows, c=1", 1, 1000), ("1000 rows, c=32", 32, 1000)]
 SERVERS = {  # name: (label, answers probabilities rather than labels, body wraps the rows in {"features": ...})
     "plain": ("plain ASGI", False, False),
@@ -100,7 +100,7 @@ def ensure_model() -> str:
 
 def row_sets() -> dict[int, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {1: np.asarray([ROW]), 1000: rng.normal(scale=2, size=(1000, 7)).round(6)}
+    return {1: np.asarray([ROW]), 1000: rng.normal(scale=2, size=(1000, config.N_FEATURES)).round(6)}
 
 
 def body_files(rows: dict[int, np.ndarray]) -> dict[tuple[int, bool], Path]:

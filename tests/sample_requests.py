@@ -1,4 +1,6 @@
-"""Request bodies the Lambda tests send: random rows, and bad bodies with the answer each must get."""
+"""Request rows the tests send and the answers they expect, all derived from src/config.py: the
+row width (N), the example row, random rows, and the booster's own answers; plus bad bodies
+with the answer each must get."""
 
 import json
 
@@ -7,12 +9,50 @@ import numpy as np
 from src import config
 
 N = config.N_FEATURES
-ROWS = np.random.default_rng(4).normal(scale=2, size=(40, config.N_FEATURES)).round(5)
+ROW = list(config.EXAMPLE_ROWS[0])
+# Values float32 holds exactly, so a row's text and the numbers the service reads agree to the bit;
+# as compact JSON, for bodies whose byte count matters.
+_EXACT = (0.5, -1.25, 0.125, 2.5, -0.75, 0.625, 1.5)
+EXACT_ROW_TEXT = json.dumps([_EXACT[i % len(_EXACT)] for i in range(N)], separators=(",", ":"))
+
+
+def random_rows(count: int, seed: int, scale: float = 1.0, decimals: int = 5) -> np.ndarray:
+    """count rows of N normally distributed values, rounded: the same rows for the same seed."""
+    return np.random.default_rng(seed).normal(scale=scale, size=(count, N)).round(decimals)
+
+
+def counting_row() -> list[int]:
+    """[1, 2, ..., N]: a row of whole numbers."""
+    return list(range(1, N + 1))
+
+
+def one_row_body(first: str, sep: str = ",") -> str:
+    """The text of a one-row body: ``first`` (any JSON text) then the numbers 1 to N-1."""
+    return "[[" + sep.join([first, *map(str, range(1, N))]) + "]]"
+
+
+def over_the_limit(row_text: str, rows: int) -> str:
+    """A body of ``rows`` copies of one row's JSON text, or more where rows are so narrow that
+    that many would not pass MAX_BODY_BYTES: always refused as too large."""
+    rows = max(rows, config.MAX_BODY_BYTES // (len(row_text) + 1) + 1)
+    return "[" + ",".join([row_text] * rows) + "]"
+
+
+def expected_probabilities(booster, rows) -> np.ndarray:
+    return booster.inplace_predict(np.asarray(rows, dtype=np.float32))
+
+
+def expected_labels(booster, rows) -> list[int]:
+    return (expected_probabilities(booster, rows) >= config.DECISION_THRESHOLD).astype(int).tolist()
+
+
+ROWS = random_rows(40, seed=4, scale=2)
+NARROW = min(3, N - 1)  # a too-narrow width, whatever N is
 
 # (case, body, content type, expected status, a phrase the answer must contain)
 BAD = [
     ("1-D", json.dumps(ROWS[0].tolist()), "application/json", 400, "wrap a single row"),
-    ("wrong width", json.dumps([[1, 2, 3]]), "application/json", 400, "3 columns"),
+    ("wrong width", json.dumps([counting_row()[:NARROW]]), "application/json", 400, f"{NARROW} columns"),
     ("strings", json.dumps([["a"] * N]), "application/json", 400, "a string"),
     ("NaN", "[[NaN" + ",1" * (N - 1) + "]]", "application/json", 400, "NaN"),
     ("not JSON", "{oops", "application/json", 400, "not valid JSON"),
@@ -20,7 +60,7 @@ BAD = [
     ("content type", json.dumps([[1] * N]), "text/plain", 415, "application/json"),
     (
         "over 6 MB",
-        "[" + ",".join([json.dumps(list(range(N)))] * 500_000) + "]",
+        over_the_limit(json.dumps(list(range(N))), 500_000),
         "application/json",
         413,
         str(config.MAX_BODY_BYTES),

@@ -5,8 +5,16 @@ import pytest
 from src import config
 from src.dataset import DataError, load_dataset
 
+N = config.N_FEATURES
 HEADER = ",".join([*config.FEATURE_NAMES, "target"])
-GOOD_ROWS = ["0.1,0.2,0.3,0.4,0.5,0.6,0.7,0", "1,2,3,4,5,6,7,1"]
+TENTHS = [f"{i / 10:g}" for i in range(1, N + 1)]  # 0.1, 0.2, ...: one per feature
+GOOD_ROWS = [",".join([*TENTHS, "0"]), ",".join([*map(str, range(1, N + 1)), "1"])]
+MISSING = config.FEATURE_NAMES[N // 2]
+
+
+def with_second(cell: str) -> str:
+    """A data row of class 1 whose second feature (feature_1) holds ``cell``."""
+    return ",".join([TENTHS[0], cell, *TENTHS[2:], "1"])
 
 
 def write(tmp_path, text):
@@ -17,7 +25,7 @@ def write(tmp_path, text):
 
 def test_reads_a_good_file(tmp_path):
     features, target = load_dataset(write(tmp_path, "\n".join([HEADER, *GOOD_ROWS]) + "\n"))
-    assert features.shape == (2, 7)
+    assert features.shape == (2, N)
     assert target.tolist() == [0, 1]
 
 
@@ -26,12 +34,12 @@ def test_reads_a_good_file(tmp_path):
     [
         ("", "not a readable CSV"),
         (HEADER + "\n", "no rows"),
-        (HEADER.replace(",feature_3", "") + "\n0,0,0,0,0,0,0\n", "missing columns ['feature_3']"),
+        (HEADER.replace(f",{MISSING}", "") + "\n" + ",".join(["0"] * N) + "\n", f"missing columns ['{MISSING}']"),
         (HEADER + ",extra\n" + GOOD_ROWS[0] + ",9\n", "unexpected columns ['extra']"),
-        (HEADER + "\n" + GOOD_ROWS[0] + "\n0.1,abc,0.3,0.4,0.5,0.6,0.7,1\n", "'feature_1', data row 2 holds 'abc'"),
-        (HEADER + "\n" + GOOD_ROWS[0] + "\n0.1,,0.3,0.4,0.5,0.6,0.7,1\n", "'feature_1', data row 2"),
-        (HEADER + "\n" + GOOD_ROWS[0] + "\n0.1,inf,0.3,0.4,0.5,0.6,0.7,1\n", "finite number"),
-        (HEADER + "\n" + GOOD_ROWS[0] + "\n1,2,3,4,5,6,7,2\n", "only 0 and 1"),
+        (HEADER + "\n" + GOOD_ROWS[0] + "\n" + with_second("abc") + "\n", "'feature_1', data row 2 holds 'abc'"),
+        (HEADER + "\n" + GOOD_ROWS[0] + "\n" + with_second("") + "\n", "'feature_1', data row 2"),
+        (HEADER + "\n" + GOOD_ROWS[0] + "\n" + with_second("inf") + "\n", "finite number"),
+        (HEADER + "\n" + GOOD_ROWS[0] + "\n" + GOOD_ROWS[1][:-1] + "2\n", "only 0 and 1"),
         (HEADER + "\n" + GOOD_ROWS[0] + "\n" + GOOD_ROWS[0] + "\n", "one class only"),
     ],
 )

@@ -25,6 +25,7 @@ from src import config
 from tests import oracle
 from tests.lambda_events import http_api_v2
 from tests.lambda_harness import invoke
+from tests.sample_requests import EXACT_ROW_TEXT, N, counting_row
 
 CASES = 300  # per run of a generator below: 2 x 300 requests to the server, 300 events sent twice to Lambda
 ENDPOINTS = ("classify", "predict_proba")
@@ -139,6 +140,8 @@ any_json = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=5), inner, max_size=4)),
     max_leaves=30,
 )
+COUNTING = ",".join(map(str, counting_row()))  # 1,2,...,N
+ZEROS_AFTER = ",0" * (N - 1)  # the rest of a row after its first cell
 special_text = st.sampled_from(
     [
         "",
@@ -152,24 +155,24 @@ special_text = st.sampled_from(
         "{}",
         "[]",
         "[[]]",
-        "[[1,2,3,4,5,6,7],]",
-        "[[1,2,3,4,5,6,7]] trailing",
-        "[[1,2,3,4,5,6,7]][[1,2,3,4,5,6,7]]",
-        "\ufeff[[1,2,3,4,5,6,7]]",
-        "\u00a0[[1,2,3,4,5,6,7]]",
-        "[[1,2,3,4,5,6,7]]\x0c",
-        "[[1,2,3,4,5,6,7]",
-        "[[1 2 3 4 5 6 7]]",
-        "[[1,2,3,4,5,6,7]]\x00",
+        f"[[{COUNTING}],]",
+        f"[[{COUNTING}]] trailing",
+        f"[[{COUNTING}]][[{COUNTING}]]",
+        f"\ufeff[[{COUNTING}]]",
+        f"\u00a0[[{COUNTING}]]",
+        f"[[{COUNTING}]]\x0c",
+        f"[[{COUNTING}]",
+        "[[" + " ".join(map(str, counting_row())) + "]]",
+        f"[[{COUNTING}]]\x00",
         "[" * 5000 + "]" * 5000,
-        "[[" + "1" * 400 + ",0,0,0,0,0,0]]",
-        "[[0." + "0" * 400 + "1,0,0,0,0,0,0]]",
-        "[[1e-400,0,0,0,0,0,0]]",
+        "[[" + "1" * 400 + ZEROS_AFTER + "]]",
+        "[[0." + "0" * 400 + "1" + ZEROS_AFTER + "]]",
+        "[[1e-400" + ZEROS_AFTER + "]]",
     ]
 )
 
 # Bodies at the limits: few and large, so sent as they are rather than generated.
-LIMIT_ROW = "[0.5,-1.25,0.125,2.5,-0.75,0.625,1.5]"
+LIMIT_ROW = EXACT_ROW_TEXT
 
 
 @cache
@@ -312,7 +315,7 @@ def test_server_answers_generated_requests_as_the_oracle_says(server, session, b
     one()
     report(f"server, run {run}", outcomes)
     assert server.alive()
-    ok = session.post(f"{server.url}/classify", json=[[0.0] * 7], timeout=5)
+    ok = session.post(f"{server.url}/classify", json=[[0.0] * N], timeout=5)
     assert ok.status_code == 200 and ok.json() in ([0], [1])
 
 
@@ -350,11 +353,11 @@ def test_lambda_handler_answers_generated_events_as_the_oracle_says(task_dir, bo
     for endpoint, body, content_type in limit_cases():
         events.append(http_api_v2(body, path=f"/{endpoint}", content_type=content_type))
         sent.append((endpoint, body, content_type))
-    events.append(http_api_v2([[0.0] * 7]))
+    events.append(http_api_v2([[0.0] * N]))
     responses = invoke(task_dir, events)["responses"]
 
     outcomes = Counter()
-    for (endpoint, body, content_type), response in zip(sent, responses, strict=True):
+    for (endpoint, body, content_type), response in zip(sent, responses[:-1], strict=True):
         outcomes[response["statusCode"]] += 1
         check_answer(booster, endpoint, response["statusCode"], response["body"], body, content_type)
     report("Lambda handler", outcomes)

@@ -9,7 +9,7 @@ from src.generate_data import main, make_dataset, write_dataset
 
 def test_default_shape_columns_and_classes():
     frame = make_dataset()
-    assert frame.shape == (10_000, 8)
+    assert frame.shape == (config.N_ROWS, config.N_FEATURES + 1)
     assert list(frame.columns) == [*config.FEATURE_NAMES, "target"]
     assert set(frame["target"].unique()) == {0, 1}
 

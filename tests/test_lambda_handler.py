@@ -11,7 +11,7 @@ from src import config
 from src.config import PROJECT_ROOT
 from tests.lambda_events import http_api_v2, rest_api_v1
 from tests.lambda_harness import image_command, image_env, invoke, lambda_env, run_read_only
-from tests.sample_requests import BAD, ROWS
+from tests.sample_requests import BAD, EXACT_ROW_TEXT, ROWS, N, expected_labels, expected_probabilities, random_rows
 from tests.terraform_files import locals_block
 
 
@@ -55,7 +55,7 @@ def main_tf_routes() -> list[tuple[str, str]]:
 
 def largest_accepted_body() -> str:
     """A body of exactly the largest size the service accepts: whole rows, then spaces."""
-    row = "[0.5,-1.25,0.125,2.5,-0.75,0.625,1.5]"
+    row = EXACT_ROW_TEXT
     rows = min(config.MAX_ROWS, (config.MAX_BODY_BYTES - 2) // (len(row) + 1))
     body = "[" + ",".join([row] * rows) + "]"
     return body + " " * (config.MAX_BODY_BYTES - len(body))
@@ -68,7 +68,7 @@ def largest_event_with_10_kb_of_headers() -> dict:
     return event
 
 
-MOST_ROWS = np.random.default_rng(7).normal(scale=3, size=(config.MAX_ROWS, config.N_FEATURES)).round(3)
+MOST_ROWS = random_rows(config.MAX_ROWS, seed=7, scale=3, decimals=3)
 SAMPLE_EVENT = json.loads((PROJECT_ROOT / "deploy" / "sample-event.json").read_text())
 REPEATS = 30
 
@@ -81,8 +81,8 @@ def all_events() -> dict[str, dict]:
         **{f"{shape} labels": make([ROWS[0].tolist()]) for shape, make in EVENT_SHAPES.items()},
         **{f"{shape} proba": make([ROWS[0].tolist()], path="/predict_proba") for shape, make in EVENT_SHAPES.items()},
         **{f"bad: {case}": http_api_v2(body, content_type=ct) for case, body, ct, _, _ in BAD},
-        "after bad": http_api_v2([[1] * 7]),
-        "not found": http_api_v2([[1] * 7], path="/nowhere"),
+        "after bad": http_api_v2([[1] * N]),
+        "not found": http_api_v2([[1] * N], path="/nowhere"),
         "console test": {"key1": "value1"},
         "sample event": SAMPLE_EVENT,
         "largest accepted": largest_event_with_10_kb_of_headers(),
@@ -90,7 +90,7 @@ def all_events() -> dict[str, dict]:
         "most rows": http_api_v2(MOST_ROWS.tolist(), path="/predict_proba"),
         **{
             f"route {method} {path}": http_api_v2(
-                [[0.0] * 7] if method != "GET" else "",
+                [[0.0] * N] if method != "GET" else "",
                 method="POST" if method == "ANY" else method,
                 path=path.replace("{proxy+}", "swagger-ui-bundle.js"),
             )
@@ -119,8 +119,8 @@ def test_first_call_answers_labels_equal_to_in_process_predictions(run, booster)
     labels, proba = run["responses"][:2]
     assert labels is run["by_name"]["labels"]
     assert labels["statusCode"] == 200, labels
-    expected = booster.inplace_predict(ROWS.astype(np.float32))
-    assert json.loads(labels["body"]) == (expected >= 0.5).astype(int).tolist()
+    expected = expected_probabilities(booster, ROWS)
+    assert json.loads(labels["body"]) == expected_labels(booster, ROWS)
     assert proba["statusCode"] == 200
     np.testing.assert_allclose(json.loads(proba["body"]), expected, rtol=1e-6)
     assert labels["headers"]["content-type"] == "application/json"
@@ -136,8 +136,8 @@ def test_model_is_loaded_once_per_container_not_per_event(run):
 @pytest.mark.parametrize("shape", sorted(EVENT_SHAPES))
 def test_event_shapes_all_reach_the_service(run, booster, shape):
     labels, proba = run["by_name"][f"{shape} labels"], run["by_name"][f"{shape} proba"]
-    expected = booster.inplace_predict(ROWS[:1].astype(np.float32))
-    assert labels["statusCode"] == 200 and json.loads(labels["body"]) == (expected >= 0.5).astype(int).tolist()
+    expected = expected_probabilities(booster, ROWS[:1])
+    assert labels["statusCode"] == 200 and json.loads(labels["body"]) == expected_labels(booster, ROWS[:1])
     assert proba["statusCode"] == 200
     np.testing.assert_allclose(json.loads(proba["body"]), expected, rtol=1e-6)
 
@@ -190,7 +190,5 @@ def test_the_largest_accepted_body_fits_a_lambda_event_with_10_kb_of_headers(run
 def test_the_answer_for_the_most_rows_fits_lambdas_response_limit(run, booster):
     answer = run["by_name"]["most rows"]
     assert answer["statusCode"] == 200
-    np.testing.assert_allclose(
-        json.loads(answer["body"]), booster.inplace_predict(MOST_ROWS.astype(np.float32)), rtol=1e-6
-    )
+    np.testing.assert_allclose(json.loads(answer["body"]), expected_probabilities(booster, MOST_ROWS), rtol=1e-6)
     assert len(json.dumps(answer).encode()) <= config.LAMBDA_PAYLOAD_LIMIT_BYTES

@@ -26,7 +26,7 @@ from src.config import PROJECT_ROOT
 from tests import image_build
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2, rest_api_v1
-from tests.sample_requests import BAD, ROWS
+from tests.sample_requests import BAD, ROWS, N, expected_labels, expected_probabilities
 
 REPORT = PROJECT_ROOT / "reports" / "lambda_image.json"
 MAX_IMAGE_MB = 700
@@ -51,7 +51,7 @@ EVENTS = {
     **GOOD,
     **{f"bad: {case}": http_api_v2(body, content_type=ct) for case, body, ct, _, _ in BAD},
     "labels after bad input": http_api_v2(ROWS[:1].tolist()),
-    "unknown route": http_api_v2([[1] * 7], path="/nowhere"),
+    "unknown route": http_api_v2([[1] * N], path="/nowhere"),
     "console test event": CONSOLE_TEST_EVENT,
 }
 
@@ -196,10 +196,6 @@ def lambda_run(image_root, lambda_image, spec, measurements) -> LambdaRun:
     return LambdaRun(answers, list(api.errors), first_answer_s, log.read_text(errors="replace"))
 
 
-def expected_probabilities(booster, rows) -> np.ndarray:
-    return booster.inplace_predict(rows.astype(np.float32))
-
-
 def test_image_is_one_platform_built_for_the_configured_architecture(lambda_image, image_root, spec):
     """Lambda refuses image indexes, and an arm64 function needs arm64 binaries throughout."""
     arch = image_build.oci_architecture(spec["spec"]["architecture"])
@@ -287,7 +283,7 @@ def test_first_answer_is_the_models_labels(lambda_run, booster):
     answer = lambda_run.answer("labels")
     assert answer["statusCode"] == 200, answer
     assert answer["headers"]["content-type"] == "application/json"
-    expected = (expected_probabilities(booster, ROWS) >= 0.5).astype(int).tolist()
+    expected = expected_labels(booster, ROWS)
     assert json.loads(answer["body"]) == expected
 
 
@@ -301,7 +297,7 @@ def test_probabilities_equal_the_boosters(lambda_run, booster):
 def test_every_event_shape_gets_the_labels(lambda_run, booster, name):
     answer = lambda_run.answer(name)
     assert answer["statusCode"] == 200, answer
-    expected = (expected_probabilities(booster, ROWS[:5]) >= 0.5).astype(int).tolist()
+    expected = expected_labels(booster, ROWS[:5])
     assert json.loads(answer["body"]) == expected
 
 
@@ -319,7 +315,7 @@ def test_bad_requests_get_their_4xx_and_message(lambda_run, case, status, messag
 def test_still_answers_after_bad_input(lambda_run, booster):
     answer = lambda_run.answer("labels after bad input")
     assert answer["statusCode"] == 200, answer
-    assert json.loads(answer["body"]) == (expected_probabilities(booster, ROWS[:1]) >= 0.5).astype(int).tolist()
+    assert json.loads(answer["body"]) == expected_labels(booster, ROWS[:1])
 
 
 def test_unknown_route_is_404_and_the_console_event_is_explained(lambda_run):

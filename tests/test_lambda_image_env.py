@@ -15,7 +15,7 @@ import pytest
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2
 from tests.lambda_harness import image_command, invoke, lambda_env, read_only_prefix, site_packages, site_packages_mb
-from tests.sample_requests import ROWS
+from tests.sample_requests import ROWS, counting_row, expected_labels
 
 MAX_SITE_PACKAGES_MB = 250
 
@@ -55,14 +55,14 @@ def test_handler_answers_from_the_image_environment_read_only(image_python, imag
     report = invoke(image_task, [http_api_v2(ROWS.tolist())], python=str(image_python), repeat=100)
     response = report["responses"][0]
     assert response["statusCode"] == 200, response
-    expected = (booster.inplace_predict(ROWS.astype(np.float32)) >= 0.5).astype(int).tolist()
+    expected = expected_labels(booster, ROWS)
     assert json.loads(response["body"]) == expected
     print(f"\ncold start {report['cold_start_s']:.2f} s, warm median {np.median(report['warm_s']) * 1000:.2f} ms")
 
 
 def test_entry_command_serves_events_through_awslambdaric(image_python, image_task):
     events = [
-        http_api_v2([[1, 2, 3, 4, 5, 6, 7]]),
+        http_api_v2([counting_row()]),
         http_api_v2("[1, 2]"),
         http_api_v2(ROWS[:3].tolist(), path="/predict_proba"),
     ]

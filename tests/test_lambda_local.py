@@ -15,19 +15,19 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
 
 from deploy import lambda_local
 from deploy.lambda_runtime import FunctionError, FunctionSettings, LocalFunction, context_from_bento, read_only_copy
-from src import client, config
+from src import client
 from src.config import PROJECT_ROOT
 from tests import schemathesis_run
 from tests.commands import base_env, run_python
 from tests.processes import answers_get, free_port, start_server
+from tests.sample_requests import ROW, counting_row, expected_labels
 
-ROWS = [config.EXAMPLE_ROWS[0], [1, 2, 3, 4, 5, 6, 7]]
+ROWS = [ROW, counting_row()]
 
 
 # ---------------------------------------------------------------------------- requests into events and back
@@ -217,10 +217,6 @@ def endpoint(lambda_context, tmp_path_factory):
     assert server.process.returncode == 0, log.read_text()[-3000:]
 
 
-def expected_labels(booster, rows):
-    return (booster.inplace_predict(np.asarray(rows, dtype=np.float32)) >= config.DECISION_THRESHOLD).astype(int)
-
-
 def test_curl_gets_the_models_answer(endpoint, booster, trained):
     result = subprocess.run(
         [
@@ -241,14 +237,14 @@ def test_curl_gets_the_models_answer(endpoint, booster, trained):
     head, _, body = result.stdout.decode().partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 200"), result.stdout
     assert f"x-model-version: {trained.tag}" in head.lower()
-    assert json.loads(body) == expected_labels(booster, ROWS).tolist()
+    assert json.loads(body) == expected_labels(booster, ROWS)
 
 
 def test_the_client_works_as_against_the_deployed_url(endpoint, data_path, booster):
     result = run_python("-m", "src.client", "--url", endpoint.url, "--csv", str(data_path), "--rows", "5")
     assert result.returncode == 0, result.stderr
     answers = [int(line.rsplit("-> ", 1)[1]) for line in result.stdout.strip().splitlines()]
-    assert answers == expected_labels(booster, client.read_rows(data_path, 5)).tolist()
+    assert answers == expected_labels(booster, client.read_rows(data_path, 5))
     bad = run_python("-m", "src.client", "--url", endpoint.url + "/nowhere")
     assert bad.returncode == 1 and bad.stderr.startswith("error: 404 from ") and "no such path" in bad.stderr
 

@@ -2,11 +2,11 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from src import model_store
 from tests.commands import run_python
+from tests.sample_requests import expected_probabilities, random_rows
 
 
 def test_list_shows_the_trained_version(trained, capsys):
@@ -32,7 +32,7 @@ def test_export_then_import_into_a_fresh_store_predicts_the_same(trained, booste
     archive = model_store.export(trained.tag, tmp_path / "models")
     assert archive.name.endswith(".bentomodel") and archive.stat().st_size > 10_000
     fresh_home = tmp_path / "fresh-home"
-    rows = np.random.default_rng(1).normal(size=(20, 7)).round(4).tolist()
+    rows = random_rows(20, seed=1, decimals=4).tolist()
 
     result = run_python("-m", "src.model_store", "import", str(archive), env={"BENTOML_HOME": str(fresh_home)})
     assert result.returncode == 0, result.stderr
@@ -47,7 +47,7 @@ def test_export_then_import_into_a_fresh_store_predicts_the_same(trained, booste
     result = run_python("-c", script, json.dumps(rows), env={"BENTOML_HOME": str(fresh_home)})
     assert result.returncode == 0, result.stderr
     imported = json.loads(result.stdout.strip().splitlines()[-1])
-    expected = booster.inplace_predict(np.asarray(rows, dtype=np.float32)).tolist()
+    expected = expected_probabilities(booster, rows).tolist()
     assert imported == pytest.approx(expected, abs=0)
 
 

@@ -16,8 +16,8 @@ from src.config import PROJECT_ROOT
 from src.server_settings import RequestTimeout
 from src.validation import FLOAT32_MAX
 from tests import schemathesis_run
+from tests.sample_requests import NARROW, ROW, counting_row, expected_labels, expected_probabilities
 
-ROW = config.EXAMPLE_ROWS[0]
 PREDICTIONS = ("/classify", "/predict_proba")
 REPORTS = PROJECT_ROOT / "reports"
 
@@ -87,7 +87,14 @@ def test_document_describes_this_model_not_bentoml(document, trained):
     "method, path, body, content_type, status, says",
     [
         ("POST", "/classify", "[]", "application/json", 400, "got a 1-D array of shape (0,)"),
-        ("POST", "/classify", json.dumps([ROW[:3]]), "application/json", 400, "got 3 columns per row, not 7"),
+        (
+            "POST",
+            "/classify",
+            json.dumps([ROW[:NARROW]]),
+            "application/json",
+            400,
+            f"got {NARROW} columns per row, not {config.N_FEATURES}",
+        ),
         (
             "POST",
             "/predict_proba",
@@ -177,10 +184,9 @@ def test_bentoml_client_still_reads_the_document(server, booster):
     from bentoml.client import SyncHTTPClient
 
     client = SyncHTTPClient.from_url(server.url)
-    rows = np.asarray([ROW, [1, 2, 3, 4, 5, 6, 7]], dtype=np.float64)
-    expected = booster.inplace_predict(rows.astype(np.float32))
-    np.testing.assert_array_equal(client.classify(rows), (expected >= config.DECISION_THRESHOLD).astype(int))
-    np.testing.assert_allclose(client.predict_proba(rows), expected, rtol=1e-6)
+    rows = np.asarray([ROW, counting_row()], dtype=np.float64)
+    np.testing.assert_array_equal(client.classify(rows), expected_labels(booster, rows))
+    np.testing.assert_allclose(client.predict_proba(rows), expected_probabilities(booster, rows), rtol=1e-6)
 
 
 def test_schemathesis_finds_no_failure_against_bentoml_serve(server):

@@ -26,9 +26,9 @@ from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2
 from tests.lambda_harness import lambda_env, read_only_prefix
 from tests.processes import stop_process_group
+from tests.sample_requests import NARROW, ROW, over_the_limit
 
-ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
-OVER_LIMIT = "[" + ",".join([json.dumps(ROW)] * 180_000) + "]"
+OVER_LIMIT = over_the_limit(json.dumps(ROW), 180_000)
 
 # name: (method, path, body, content type, status, rows, words of the refusal)
 CASES = {
@@ -131,17 +131,17 @@ def test_local_request_ids_differ(logged_server):
     assert len({line["request_id"] for line in lines}) == 5
 
 
-BROKEN_MODEL = """
+BROKEN_MODEL = f"""
 import bentoml, numpy as np, xgboost as xgb
-features = np.random.default_rng(0).normal(size=(50, 3))
-booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(features, label=features[:, 0] > 0), 2)
+features = np.random.default_rng(0).normal(size=(50, {NARROW}))
+booster = xgb.train({{"objective": "binary:logistic"}}, xgb.DMatrix(features, label=features[:, 0] > 0), 2)
 print(bentoml.xgboost.save_model("xgb_model", booster).tag)
 """
 
 
 def test_a_failing_request_keeps_its_traceback_at_error(tmp_path):
-    """A model trained on 3 features fails on every 7-column request: a real 500, whose
-    traceback BentoML still logs at ERROR next to the request's line."""
+    """A model trained on fewer features than N_FEATURES fails on every full-width request: a
+    real 500, whose traceback BentoML still logs at ERROR next to the request's line."""
     home = tmp_path / "home"
     saved = run_python("-c", BROKEN_MODEL, env={"BENTOML_HOME": str(home)})
     assert saved.returncode == 0, saved.stderr[-3000:]

@@ -14,6 +14,7 @@ import requests
 from src.server_settings import RequestTimeout
 from tests.commands import serve
 from tests.processes import stop_process_group
+from tests.sample_requests import N
 
 
 async def call(app, timeout, middleware=RequestTimeout):
@@ -85,7 +86,7 @@ def test_the_service_answers_504_when_a_request_outlasts_its_timeout(short_timeo
     """The timeout is installed in the served app: a body that trickles in for longer than it
     gets the service's 504, while a prompt request on the same server gets its answer."""
     host, port = short_timeout_server.url.removeprefix("http://").split(":")
-    body = json.dumps([[0.0] * 7] * 20).encode()
+    body = json.dumps([[0.0] * N] * 20).encode()
     head = (
         f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
@@ -101,5 +102,5 @@ def test_the_service_answers_504_when_a_request_outlasts_its_timeout(short_timeo
         assert response.status == 504
         assert json.loads(response.read()) == {"error": f"not answered within {REQUEST_TIMEOUT_S} s"}
 
-    prompt = requests.post(f"{short_timeout_server.url}/classify", json=[[0.0] * 7], timeout=10)
+    prompt = requests.post(f"{short_timeout_server.url}/classify", json=[[0.0] * N], timeout=10)
     assert prompt.status_code == 200 and prompt.json() in ([0], [1])

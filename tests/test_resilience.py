@@ -13,15 +13,14 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from src import config
 from src.config import PROJECT_ROOT
 from tests.commands import base_env, serve
 from tests.processes import process_tree_rss_mb, stop_process_group
+from tests.sample_requests import ROW, expected_labels, random_rows
 
-ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
 SOAK_SECONDS = 20
 CONCURRENCY = 32
 
@@ -94,7 +93,7 @@ def ask_raw(server, request: bytes) -> tuple[int, bytes]:
 
 
 def test_clients_that_disconnect_mid_request_do_not_hurt_the_server(server, booster):
-    rows = np.random.default_rng(6).normal(scale=2, size=(100, 7)).round(5)
+    rows = random_rows(100, seed=6, scale=2)
     body = json.dumps(rows.tolist()).encode()
     head = (
         f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -110,7 +109,7 @@ def test_clients_that_disconnect_mid_request_do_not_hurt_the_server(server, boos
     assert server.alive()
     status, answer = ask_raw(server, head + body)
     assert status == 200, answer[:300]
-    expected = (booster.inplace_predict(rows.astype(np.float32)) >= config.DECISION_THRESHOLD).astype(int).tolist()
+    expected = expected_labels(booster, rows)
     assert json.loads(answer) == expected
     assert server_rss_mb(server) <= before * 1.2
 
@@ -168,7 +167,7 @@ def test_retraining_while_serving_does_not_disturb_the_server(trained, data_path
     env = {"BENTOML_HOME": str(home)}  # no XGB_MODEL_TAG: the service loads xgb_model:latest
     srv = serve(tmp_path, env=env)
     try:
-        rows = np.random.default_rng(5).normal(scale=2, size=(50, 7)).round(5).tolist()
+        rows = random_rows(50, seed=5, scale=2).tolist()
         body = json.dumps(rows).encode()
         status, before = ask_once(srv, body)
         assert status == 200

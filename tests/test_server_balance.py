@@ -21,10 +21,10 @@ from src import server_settings
 from src.config import PROJECT_ROOT
 from tests.commands import base_env, serve
 from tests.processes import stop_process_group
+from tests.sample_requests import ROW
 
 WORKERS = 2
 CONNECTIONS = 32
-ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balances on Linux only")
 

@@ -8,8 +8,16 @@ import pytest
 import requests
 
 from src import config
+from tests.sample_requests import (
+    ROW,
+    N,
+    expected_labels,
+    expected_probabilities,
+    one_row_body,
+    over_the_limit,
+    random_rows,
+)
 
-ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
 # "At once": the tutorial's service kept some bad requests for its 60 s timeout. A few seconds
 # tells the two apart on a busy shared runner, where a single answer can take a second.
 AT_ONCE_S = 5
@@ -22,30 +30,31 @@ def post(server, body, endpoint="classify", content_type="application/json", tim
 
 
 def test_classify_returns_labels_equal_to_in_process_predictions(server, booster):
-    rows = np.random.default_rng(2).normal(scale=2, size=(200, 7)).round(5)
+    rows = random_rows(200, seed=2, scale=2)
     response = post(server, rows.tolist())
     assert response.status_code == 200, response.text
-    expected = (booster.inplace_predict(rows.astype(np.float32)) >= 0.5).astype(int).tolist()
+    expected = expected_labels(booster, rows)
     assert response.json() == expected
     assert set(expected) == {0, 1}, "the sample should exercise both classes"
 
 
 def test_predict_proba_returns_probabilities_in_unit_interval(server, booster):
-    rows = np.random.default_rng(3).normal(size=(50, 7)).round(5)
+    rows = random_rows(50, seed=3)
     response = post(server, rows.tolist(), endpoint="predict_proba")
     assert response.status_code == 200, response.text
     proba = np.asarray(response.json())
     assert proba.shape == (50,) and ((0 <= proba) & (proba <= 1)).all()
-    np.testing.assert_allclose(proba, booster.inplace_predict(rows.astype(np.float32)), rtol=1e-6)
+    np.testing.assert_allclose(proba, expected_probabilities(booster, rows), rtol=1e-6)
 
 
+SHORT = min(5, N - 1)  # too narrow by a little, whatever N is
 BAD_BODIES = {
     "1-D row": (json.dumps(ROW), "application/json", 400, "wrap a single row"),
     "3-D": (json.dumps([[ROW]]), "application/json", 400, "3-D"),
-    "wrong width": (json.dumps([ROW[:5]]), "application/json", 400, "5 columns"),
-    "strings": (json.dumps([["1"] * 7]), "application/json", 400, "a string"),
-    "NaN": ("[[NaN,1,2,3,4,5,6]]", "application/json", 400, "NaN"),
-    "inf": ("[[1e999,1,2,3,4,5,6]]", "application/json", 400, "infinite"),
+    "wrong width": (json.dumps([ROW[:SHORT]]), "application/json", 400, f"{SHORT} columns"),
+    "strings": (json.dumps([["1"] * N]), "application/json", 400, "a string"),
+    "NaN": (one_row_body("NaN"), "application/json", 400, "NaN"),
+    "inf": (one_row_body("1e999"), "application/json", 400, "infinite"),
     "empty body": ("", "application/json", 400, "empty request body"),
     "empty array": ("[]", "application/json", 400, "shape (0,)"),
     "not JSON": ("this is not json", "application/json", 400, "not valid JSON"),
@@ -69,7 +78,7 @@ def test_bad_input_gets_a_helpful_4xx_at_once(server, case, endpoint):
 
 
 def test_body_over_six_megabytes_is_413(server):
-    body = "[" + ",".join([json.dumps(ROW)] * 180_000) + "]"
+    body = over_the_limit(json.dumps(ROW), 180_000)
     assert len(body) > config.MAX_BODY_BYTES
     response = post(server, body, timeout=30)
     assert response.status_code == 413

@@ -11,6 +11,7 @@ from pathlib import Path
 from src.config import PROJECT_ROOT
 from tests.lambda_events import http_api_v2
 from tests.lambda_harness import lambda_env, run_read_only, site_packages, site_packages_mb
+from tests.sample_requests import ROW
 
 SLIM_ENV = PROJECT_ROOT / "deploy" / "aws-lambda-operator" / "aws_lambda_operator" / "image" / "slim_env.py"
 MAX_SITE_PACKAGES_MB = 180
@@ -89,7 +90,7 @@ def test_serving_loads_nothing_that_was_removed_and_still_answers(image):
         "import json, sys\n"
         f"sys.path.insert(0, {str(task)!r})\n"
         "import lambda_app, xgboost\n"
-        f"event = json.loads({json.dumps(json.dumps(http_api_v2([[0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]])))})\n"
+        f"event = json.loads({json.dumps(json.dumps(http_api_v2([ROW])))})\n"
         "answer = lambda_app.handler(event, None)\n"
         f"loaded = sorted(m for m in {list(REMOVED_MODULES)!r} if m in sys.modules)\n"
         "booster = type(lambda_app.service.runner._runner_handle._runnable.booster).__name__\n"

@@ -7,14 +7,16 @@ import pytest
 
 from src import config
 from src.validation import InvalidInput, check_content_type, parse_features
+from tests.sample_requests import NARROW, ROW, counting_row, one_row_body
 
-ROW = [0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]
+N = config.N_FEATURES
+COUNTING = ",".join(map(str, counting_row()))  # 1,2,...,N
 
 
-def test_accepts_rows_of_seven_numbers_ints_included():
-    array = parse_features(json.dumps([ROW, [1, 2, 3, 4, 5, 6, 7]]))
-    assert array.dtype == np.float32 and array.shape == (2, 7)
-    assert array[1].tolist() == [1, 2, 3, 4, 5, 6, 7]
+def test_accepts_rows_of_n_numbers_ints_included():
+    array = parse_features(json.dumps([ROW, counting_row()]))
+    assert array.dtype == np.float32 and array.shape == (2, N)
+    assert array[1].tolist() == counting_row()
 
 
 @pytest.mark.parametrize(
@@ -22,24 +24,24 @@ def test_accepts_rows_of_seven_numbers_ints_included():
     [
         (json.dumps(ROW), "1-D array"),
         (json.dumps([[ROW]]), "3-D array"),
-        (json.dumps([ROW[:6]]), "6 columns per row, not 7"),
-        (json.dumps([ROW + [1.0]]), "8 columns"),
-        (json.dumps([ROW, ROW[:3]]), "ragged"),
-        (json.dumps([["a"] * 7]), "a string"),
+        (json.dumps([ROW[:-1]]), f"{N - 1} columns per row, not {N}"),
+        (json.dumps([ROW + [1.0]]), f"{N + 1} columns"),
+        (json.dumps([ROW, ROW[:NARROW]]), "ragged"),
+        (json.dumps([["a"] * N]), "a string"),
         (json.dumps([[True] + ROW[1:]]), "a boolean"),
         (json.dumps([[None] + ROW[1:]]), "a null"),
         (json.dumps([[{"x": 1}] + ROW[1:]]), "an object"),
-        ("[[NaN, 1, 2, 3, 4, 5, 6]]", "NaN is not a valid number"),
-        ("[[Infinity, 1, 2, 3, 4, 5, 6]]", "Infinity is not a valid number"),
-        ("[[1e999, 1, 2, 3, 4, 5, 6]]", "NaN or infinite"),
-        ("[[1e39, 1, 2, 3, 4, 5, 6]]", "float32"),
-        ("[[" + "9" * 400 + ", 1, 2, 3, 4, 5, 6]]", "float32"),
+        (one_row_body("NaN", ", "), "NaN is not a valid number"),
+        (one_row_body("Infinity", ", "), "Infinity is not a valid number"),
+        (one_row_body("1e999", ", "), "NaN or infinite"),
+        (one_row_body("1e39", ", "), "float32"),
+        (one_row_body("9" * 400, ", "), "float32"),
         ("[]", "1-D array of shape (0,)"),
         ("[[]]", "0 columns"),
         ("", "empty request body"),
         ("   ", "empty request body"),
         ("{not json", "not valid JSON"),
-        ('{"instances": [[1,2,3,4,5,6,7]]}', "got a JSON object"),
+        ('{"instances": [[' + COUNTING + "]]}", "got a JSON object"),
         ("42", "got a JSON number"),
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         (b"\xff\xfe", "not valid JSON"),
@@ -54,7 +56,7 @@ def test_bad_bodies_raise_400_saying_what_was_expected(body, message):
 
 
 def test_integers_beyond_64_bits_within_float32_range_are_numbers():
-    array = parse_features("[[" + "1" + "0" * 30 + ", 1, 2, 3, 4, 5, 6]]")
+    array = parse_features(one_row_body("1" + "0" * 30, ", "))
     assert array[0, 0] == np.float32(1e30)
 
 
@@ -73,17 +75,18 @@ def test_escaped_characters_count_as_they_take_room_in_the_event():
     """A body of newlines is twice as large inside the Lambda event as on the wire."""
     half = config.MAX_BODY_BYTES // 2 + 1
     with pytest.raises(InvalidInput) as error:
-        parse_features(b"[[" + b"\n" * half + b"1,2,3,4,5,6,7]]")
+        parse_features(b"[[" + b"\n" * half + COUNTING.encode() + b"]]")
     assert error.value.status == 413
-    assert parse_features(b"[[" + b" " * half + b"1,2,3,4,5,6,7]]").shape == (1, 7)
+    assert parse_features(b"[[" + b" " * half + COUNTING.encode() + b"]]").shape == (1, N)
 
 
 def test_more_rows_than_the_answer_can_hold_is_413():
-    rows = "[" + ",".join(["[0,0,0,0,0,0,0]"] * (config.MAX_ROWS + 1)) + "]"
+    zeros = json.dumps([0] * N, separators=(",", ":"))
+    rows = "[" + ",".join([zeros] * (config.MAX_ROWS + 1)) + "]"
     with pytest.raises(InvalidInput, match=f"at most {config.MAX_ROWS} rows") as error:
         parse_features(rows)
     assert error.value.status == 413
-    full = "[" + ",".join(["[0,0,0,0,0,0,0]"] * config.MAX_ROWS) + "]"
+    full = "[" + ",".join([zeros] * config.MAX_ROWS) + "]"
     assert parse_features(full).shape == (config.MAX_ROWS, config.N_FEATURES)
 
 

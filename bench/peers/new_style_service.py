@@ -1,9 +1,9 @@
 """Peer: the same model as BentoML 1.4 recommends writing a service (``@bentoml.service``).
 
 The model from the store as a ``BentoModel``, loaded once per worker; a typed, validated
-``np.ndarray`` input (n rows of 7 float32 features); ``classify`` answers class labels. New-style
-APIs take a JSON object keyed by parameter name: ``{"features": [[...], ...]}``. Default
-settings otherwise (one worker).
+``np.ndarray`` input (n rows of ``config.N_FEATURES`` float32 features); ``classify`` answers
+class labels. New-style APIs take a JSON object keyed by parameter name:
+``{"features": [[...], ...]}``. Default settings otherwise (one worker).
 
     XGB_MODEL_TAG=xgb_model:<version> bentoml serve bench.peers.new_style_service:Classifier
 """
