@@ -1,19 +1,13 @@
 """One JSON line per request, and the model version on every answer.
 
-:class:`RequestLog` is the service's outermost ASGI middleware, so it sees every answer, the
-request timeout's 504 included. It adds ``X-Model-Version`` to each answer and, when on, records
-each request once: ``time``, ``level``, ``message`` and :data:`FIELDS`.
-
-Where the record goes is set once per process:
-- :func:`log_to_stream` (the default; `bentoml serve`, and Lambda in Text log format): the record
-  is written as one JSON object per line, straight to stdout. A `logging` record costs about as
-  much again as the line itself, so the line skips it.
-- :func:`log_through_logging` (Lambda in JSON log format): a `logging` record on
-  ``xgb_classifier.requests`` with the fields as attributes, for awslambdaric's JSON formatter,
-  which writes each attribute as a key of its own JSON object (and leaves out None values).
-
-The service fills in what only it knows through two keys of the ASGI scope: the row count of a
-parsed body (:data:`ROWS`) and the reason a request was refused (:data:`REFUSAL`).
+:class:`RequestLog`, the service's outermost ASGI middleware, sees every answer (the timeout's 504
+included), adds ``X-Model-Version`` and, when on, records each request once: ``time``, ``level``,
+``message`` and :data:`FIELDS`. The record is one JSON line on stdout (:func:`log_to_stream`: a
+`logging` record would cost as much again), or, in Lambda's JSON log format
+(``AWS_LAMBDA_LOG_FORMAT=JSON``), a `logging` record whose fields awslambdaric's formatter writes
+as keys of its own JSON object (:func:`log_through_logging`). The service adds what only it knows
+through two keys of the ASGI scope: the row count (:data:`ROWS`) and a refusal's reason
+(:data:`REFUSAL`).
 """
 
 from __future__ import annotations
@@ -49,6 +43,9 @@ def log_through_logging() -> None:
     _stream = None
     logger.setLevel(logging.INFO)
 
+
+if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
+    log_through_logging()
 
 _ids = itertools.count(1)
 _ID_PREFIX = os.urandom(6).hex()  # per process: ids stay unique across workers and restarts

@@ -1,9 +1,8 @@
-"""How the service is served: BentoML settings for a model that predicts in a fraction of a
-millisecond, where BentoML's per-request machinery, not the model, is the cost (figures in
-bench/results.md). No side effects at import: src/service.py applies them.
-
-This is the one module that reaches into ``bentoml._internal`` and the server's process
-machinery; tests/test_server_balance.py fails loudly when the pinned BentoML changes any of it.
+"""How the service is served: BentoML's settings for a model that predicts in a fraction of a
+millisecond, where BentoML's per-request machinery, not the model, is the cost; connections spread
+over the workers; a request timeout that cleans up after itself; refusals logged without a
+traceback. No side effects at import: src/service.py applies them. BentoML's internals are reached
+through src/bentoml_adapter.py.
 """
 
 from __future__ import annotations
@@ -17,83 +16,40 @@ import sys
 
 from starlette.responses import JSONResponse
 
-from src import config
+from src import bentoml_adapter, config
 
 
 def tune_bentoml_server() -> None:
     """Tracing (and its middleware), Prometheus metrics and the access log off unless config.py's
     flags ask for them (each costs more per request than the prediction); BentoML's request
-    timeout replaced by :class:`RequestTimeout`; the worker count, if set.
+    timeout off (:class:`RequestTimeout` takes its place); the worker count, if set; one socket
+    per worker (:func:`balance_connections`).
 
     Called from src/service.py, so it runs in `bentoml serve`'s parent and in every worker
-    before BentoML builds its app: the tutorial's plain `bentoml serve` command gets it.
-    Connections are spread over the workers too (:func:`balance_connections`)."""
-    from bentoml._internal.configuration.containers import BentoMLContainer
-
-    api_server = BentoMLContainer.api_server_config
-    api_server.traffic.timeout.set(None)  # RequestTimeout below takes its place
-    api_server.metrics.enabled.set(config.SERVER_METRICS)
-    api_server.logging.access.enabled.set(config.ACCESS_LOG)
-    if config.SERVER_WORKERS:
-        api_server.workers.set(config.SERVER_WORKERS)
+    before BentoML builds its app: the tutorial's plain `bentoml serve` command gets it."""
+    bentoml_adapter.configure_api_server(
+        metrics=config.SERVER_METRICS,
+        access_log=config.ACCESS_LOG,
+        workers=config.SERVER_WORKERS or None,
+        tracing=config.TRACING,
+    )
     if not config.TRACING:
-        BentoMLContainer.tracing.excluded_urls.set([".*"])
-        _leave_out_tracing_middleware()
+        bentoml_adapter.leave_out_tracing_middleware()
     balance_connections()
 
 
-def _leave_out_tracing_middleware() -> None:
-    """With tracing off every URL is excluded from it, and BentoML's OpenTelemetry middleware,
-    which it adds to every HTTP app, only builds each request's URL to find that out: leave it
-    out of the app (``HTTPAppFactory.middlewares`` without it)."""
-    from bentoml._internal.server import http_app
-
-    factory = http_app.HTTPAppFactory
-    if getattr(factory.middlewares.fget, "_leaves_out_tracing", False):
-        return
-    stock = factory.middlewares.fget
-
-    def middlewares(self):
-        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-
-        return [middleware for middleware in stock(self) if middleware.cls is not OpenTelemetryMiddleware]
-
-    middlewares._leaves_out_tracing = True
-    factory.middlewares = property(middlewares)
-
-
-def stored_model(tag: str):
-    """``bentoml.models.get(tag)`` without importing ``bentoml.models``: that module's import
-    loads BentoML's usage tracking and, with it, its cloud client (httpx, rich, the cloud
-    schemas), a tenth of a second of every Lambda cold start for nothing serving uses. Same
-    store, same model aliases, the same NotFound for a missing tag."""
-    from bentoml._internal.configuration.containers import BentoMLContainer
-
-    aliases = BentoMLContainer.model_aliases.get()
-    return BentoMLContainer.model_store.get().get(aliases.get(tag, tag))
-
-
 # ---------------------------------------------------------------------------- connections per worker
-
-# bentoml.serving.API_SERVER_NAME: the name of the arbiter's socket for the HTTP API workers, which
-# each worker receives as ``--fd $(circus.sockets.<name>)``.
-API_SOCKET_NAME = "_bento_api_server"
-# The module `bentoml serve` runs for each HTTP API worker (bentoml.serving.SCRIPT_API_SERVER).
-API_WORKER_MODULE = "bentoml_cli.worker.http_api_server"
 
 
 def balance_connections() -> None:
     """Give each HTTP API worker its own listening socket on the server's port (SO_REUSEPORT),
     so that the kernel spreads new connections evenly over the workers.
 
-    Stock `bentoml serve` has every worker accept from one shared socket, and the first worker
-    to wake up accepts every connection waiting: under a burst of keep-alive connections one
-    worker serves them all and the other cores idle. Here the arbiter binds the port (so it
-    stays reserved) without listening, and each worker binds a SO_REUSEPORT socket of its own
-    and listens on it once its app has started. A worker that fails to take its own socket
-    listens on the shared one, as stock BentoML does. Only processes of the same user can share
-    a SO_REUSEPORT port. Linux only (elsewhere SO_REUSEPORT does not balance); a no-op outside
-    `bentoml serve`.
+    Stock `bentoml serve` has every worker accept from one shared socket, and the first worker to
+    wake up takes every connection waiting, so one core may serve a burst alone. Here the arbiter
+    binds the port (keeping it reserved) without listening, and each worker listens on a
+    SO_REUSEPORT socket of its own; a worker that cannot take one listens on the shared socket.
+    Linux only; a no-op outside `bentoml serve`.
     """
     if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
         return
@@ -115,7 +71,7 @@ def _arbiter_binds_without_listening() -> None:
     stock_bind_and_listen = circus_socket.bind_and_listen
 
     def bind_and_listen(self):
-        if self.name != API_SOCKET_NAME or self.is_unix or self.interface is not None:
+        if self.name != bentoml_adapter.API_SOCKET_NAME or self.is_unix or self.interface is not None:
             return stock_bind_and_listen(self)
         self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self.bind((self.host, self.port))
@@ -129,7 +85,7 @@ def _arbiter_binds_without_listening() -> None:
 def _inherited_api_fd() -> int | None:
     """The ``--fd`` of an HTTP API worker started by `bentoml serve`, else None."""
     main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    if getattr(main_spec, "name", None) != API_WORKER_MODULE or "--fd" not in sys.argv[:-1]:
+    if getattr(main_spec, "name", None) != bentoml_adapter.API_WORKER_MODULE or "--fd" not in sys.argv[:-1]:
         return None
     value = sys.argv[sys.argv.index("--fd") + 1]
     return int(value) if value.isdigit() else None
@@ -179,25 +135,20 @@ class _DropTracebacksOf(logging.Filter):
 
 
 def quiet_refusals(*kinds: type[BaseException]) -> None:
-    """BentoML's HTTP app logs every exception an endpoint raises at ERROR with a traceback
-    (``log_exception`` in bentoml._internal.server.http_app), a client's bad request included.
-    Drop those records for ``kinds`` (the service's 4xx, which the request log records with
-    their reason); any other exception, every 5xx among them, keeps its ERROR and traceback."""
-    from bentoml._internal.server import http_app
-
-    http_app.logger.addFilter(_DropTracebacksOf(kinds))
+    """BentoML's HTTP app logs every exception an endpoint raises at ERROR with a traceback, a
+    client's bad request included. Drop those records for ``kinds`` (the service's 4xx, which the
+    request log records with their reason); any other exception, every 5xx among them, keeps its
+    ERROR and traceback."""
+    bentoml_adapter.http_app_module().logger.addFilter(_DropTracebacksOf(kinds))
 
 
 class RequestTimeout:
     """Answer 504 when a request takes longer than ``timeout`` seconds.
 
-    BentoML's own timeout middleware schedules a timer per request and never cancels it: each
-    keeps the request's objects alive for 60 s (memory climbs under load), and a handler that
-    fails before answering leaves the client waiting the full 60 s. Here one timer per event
-    loop watches every request in flight: it is set for the earliest deadline, cancels the
-    requests whose deadline has passed, and is itself cancelled as soon as no request is in
-    flight, so nothing outlives the requests. A timer per request (``asyncio.timeout``) would
-    cost more than the rest of this middleware under load."""
+    One timer per event loop watches every request in flight: it is set for the earliest
+    deadline, cancels the requests whose deadline has passed, and is cancelled as soon as no
+    request is in flight, so nothing outlives the requests (BentoML's own keeps a timer per
+    request for 60 s; a timer per request would also cost more than the rest of this)."""
 
     def __init__(self, app, timeout: float):
         self.app, self.timeout = app, timeout
@@ -256,6 +207,9 @@ class RequestTimeout:
 
 def freeze_long_lived_objects(*_) -> None:
     """Everything imported and built by now lives as long as the process: keep it out of the
-    collector's full passes, whose pauses otherwise land on requests in flight."""
-    gc.collect()
+    collector's full passes, whose pauses otherwise land on requests in flight. Collected first,
+    unless the collector is paused: a start that paused it (the Lambda handler's cold start) has
+    made little garbage, and a full pass would cost more than it frees."""
+    if gc.isenabled():
+        gc.collect()
     gc.freeze()

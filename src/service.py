@@ -1,24 +1,14 @@
 """Stage 3: the model behind a ``classify`` endpoint, the tutorial's service on BentoML 1.4.
 
-The tutorial's shape, on the API that still supports it (``bentoml.legacy.Service``; the 1.4
-``bentoml.Service`` no longer takes runners): the model as a runner, ``NumpyNdarray`` in and out,
-a bare JSON 2-D array as the request body.
+The tutorial's shape on the API that still supports it (``bentoml.legacy.Service``): the model as
+a runner, ``NumpyNdarray`` in and out, a bare JSON 2-D array as the request body. ``/classify``
+answers class labels (0/1), ``/predict_proba`` the probability of class 1.
 
-Two endpoints, because the tutorial's ``classify`` returned probabilities under that name:
-``/classify`` answers class labels (0/1), ``/predict_proba`` the positive-class probability.
-
-Tuned for a model that predicts in a fraction of a millisecond, where BentoML's per-request
-machinery, not the model, is the cost (figures in bench/results.md):
-- the runner is embedded in the API server process and predicts with ``inplace_predict``; the
-  endpoints are async and call it inline, so a request crosses no process or thread;
-- the server's settings (tracing, metrics and access log off unless asked for, a request
-  timeout that cleans up after itself, a frozen heap) are in :mod:`src.server_settings`.
-
-Every answer carries ``X-Model-Version``, and each request is one JSON log line
-(:mod:`src.request_log`); a refused request is that line alone, without BentoML's traceback.
-The OpenAPI document, the page at ``/`` and the one error shape, ``{"error": "..."}``, are
-:mod:`src.api_contract`'s; the quiet start (known warnings off, the URL and model printed) is
-:mod:`src.startup`'s.
+Built for a model that predicts in a fraction of a millisecond: the runner is embedded and called
+inline from async endpoints, so a request crosses no process or thread. Every body is validated
+before the model sees it (:mod:`src.validation`); the server's settings are
+:mod:`src.server_settings`'s, the document and the page :mod:`src.api_contract`'s, the request log
+:mod:`src.request_log`'s.
 """
 
 from __future__ import annotations
@@ -38,6 +28,7 @@ from bentoml.exceptions import BentoMLException, NotFound  # noqa: E402
 from bentoml.io import NumpyNdarray  # noqa: E402
 
 from src import api_contract, config, request_log  # noqa: E402
+from src.bentoml_adapter import load_booster, stored_model  # noqa: E402
 from src.server_settings import (  # noqa: E402
     RequestTimeout,
     freeze_long_lived_objects,
@@ -54,7 +45,7 @@ class RequestRejected(BentoMLException):
 def _load_model_ref() -> bentoml.Model:
     """Fail at start-up, with a way out, when the store has no such model."""
     try:
-        return bentoml.models.get(config.MODEL_TAG)
+        return stored_model(config.MODEL_TAG)
     except NotFound:
         raise NotFound(
             f"model {config.MODEL_TAG!r} is not in the BentoML model store "
@@ -108,7 +99,7 @@ class BoosterRunnable(bentoml.legacy.Runnable):
     SUPPORTS_CPU_MULTI_THREADING = True
 
     def __init__(self, model: bentoml.Model):
-        self.booster = bentoml.xgboost.load_model(model)
+        self.booster = load_booster(model)
         self.booster.set_param({"nthread": 1})
 
     @bentoml.legacy.Runnable.method(batchable=False)
@@ -170,7 +161,7 @@ def positive_probability(features: np.ndarray) -> np.ndarray:
     input=features_input,
     output=NumpyNdarray.from_sample(np.array([1], dtype=np.int64)),
     route="classify",
-    doc="Class labels (0 or 1), one per row. Body: a JSON 2-D array, one row of 7 numbers per sample.",
+    doc=f"Class labels (0 or 1), one per row. Body: a JSON 2-D array, one row of {config.N_FEATURES} numbers a sample.",
 )
 async def classify(features: np.ndarray) -> np.ndarray:
     return (positive_probability(features) >= config.DECISION_THRESHOLD).astype(np.int64)

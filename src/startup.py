@@ -1,14 +1,10 @@
 """A quiet start: the known warnings silenced one by one, and what a user needs printed.
 
-`bentoml serve` printed about 16 lines of warnings before its URL, the same few from its parent
-process and from each worker: BentoML's deprecation of the legacy API this service is built on
-(``bentoml.io``, ``Runner``, ``bentoml.legacy.Service``; the tutorial's contract needs them), and
-setuptools' notice that ``pkg_resources``, which BentoML's dependency ``fs`` imports, is
-deprecated. Each is ignored by its category, the start of its message and the module it is
-reported from; any other warning, any other deprecation included, still shows.
-
-Then, instead of BentoML's "Starting production HTTP BentoServer ..." line: the URL, the model
-version and the page.
+The known warnings are BentoML's deprecation of the legacy API this service is built on (the
+tutorial's contract needs it) and setuptools' notice about ``pkg_resources``, which BentoML's
+dependency ``fs`` imports; each is ignored by its category, the start of its message and the
+module it is reported from, so any other warning still shows. BentoML's start line becomes the
+URL, the model version and the page.
 """
 
 from __future__ import annotations
@@ -35,10 +31,11 @@ def quiet_known_warnings() -> None:
     processes it starts (`bentoml serve`'s workers import `fs` before they import the service)."""
     import re
 
-    # BentoML puts its own filter for its deprecations at the front of the list when this module
-    # is first imported; import it first so that the filters below come before it.
-    from bentoml._internal.utils import BentoMLDeprecationWarning
+    from src.bentoml_adapter import deprecation_warning_class
 
+    # BentoML puts its own filter for its deprecations at the front of the list when the class's
+    # module is first imported; import it first so that the filters below come before it.
+    BentoMLDeprecationWarning = deprecation_warning_class()
     for message, module in KNOWN_BENTOML_DEPRECATIONS:
         warnings.filterwarnings(
             "ignore", message=re.escape(message), category=BentoMLDeprecationWarning, module=re.escape(module) + r"\Z"

@@ -21,12 +21,13 @@ events = json.loads(open(events_path).read())
 import lambda_app  # noqa: E402
 
 imported = time.perf_counter()
+from src.bentoml_adapter import loaded_runnable  # noqa: E402  (the Bento's code, beside lambda_app)
 
 
 def loaded_model():
     """The runner's loaded model: another object means the model was loaded again. The driver
     keeps each one it sees, so no object's identity can be reused."""
-    return getattr(lambda_app.service.runner._runner_handle, "_runnable", None)  # None: not loaded yet
+    return loaded_runnable(lambda_app.service.runners[0])  # None: not loaded yet
 
 
 models_seen = [loaded_model()]  # at import: a load during the first event is a second load

@@ -17,7 +17,7 @@ import time
 import psutil
 import pytest
 
-from src import server_settings
+from src import bentoml_adapter
 from src.config import PROJECT_ROOT
 from tests.commands import base_env, serve
 from tests.processes import stop_process_group
@@ -30,13 +30,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO
 
 
 # ---------------------------------------------------------------------------- what the arrangement relies on
-
-
-def test_socket_name_and_worker_module_are_the_ones_bentoml_uses():
-    from bentoml import serving
-
-    assert serving.API_SERVER_NAME == server_settings.API_SOCKET_NAME
-    assert serving.SCRIPT_API_SERVER == server_settings.API_WORKER_MODULE
 
 
 def test_the_serve_command_loads_the_service_before_the_arbiter_makes_its_sockets():
@@ -123,11 +116,11 @@ def test_in_the_parent_only_the_api_socket_is_bound_without_listening():
     probe = (
         "import json, socket\n"
         "import bentoml_cli.serve\n"
-        "from src import server_settings\n"
+        "from src import bentoml_adapter, server_settings\n"
         "server_settings.balance_connections()\n"
         "server_settings.balance_connections()  # twice: patched once\n"
         "from circus.sockets import CircusSocket, CircusSockets\n"
-        "api = CircusSocket(name=server_settings.API_SOCKET_NAME, host='127.0.0.1', port=0)\n"
+        "api = CircusSocket(name=bentoml_adapter.API_SOCKET_NAME, host='127.0.0.1', port=0)\n"
         "other = CircusSocket(name='runner', host='127.0.0.1', port=0)\n"
         "CircusSockets([api, other]).bind_and_listen_all()\n"
         "opt = lambda s, o: s.getsockopt(socket.SOL_SOCKET, o)\n"
@@ -151,7 +144,7 @@ def worker_processes(server_process: subprocess.Popen) -> list[psutil.Process]:
     return [
         p
         for p in psutil.Process(server_process.pid).children(recursive=True)
-        if server_settings.API_WORKER_MODULE in " ".join(p.cmdline())
+        if bentoml_adapter.API_WORKER_MODULE in " ".join(p.cmdline())
     ]
 
 

@@ -90,10 +90,11 @@ def test_serving_loads_nothing_that_was_removed_and_still_answers(image):
         "import json, sys\n"
         f"sys.path.insert(0, {str(task)!r})\n"
         "import lambda_app, xgboost\n"
+        "from src.bentoml_adapter import loaded_runnable\n"
         f"event = json.loads({json.dumps(json.dumps(http_api_v2([ROW])))})\n"
         "answer = lambda_app.handler(event, None)\n"
         f"loaded = sorted(m for m in {list(REMOVED_MODULES)!r} if m in sys.modules)\n"
-        "booster = type(lambda_app.service.runner._runner_handle._runnable.booster).__name__\n"
+        "booster = type(loaded_runnable(lambda_app.service.runners[0]).booster).__name__\n"
         "print(json.dumps({'status': answer['statusCode'], 'body': answer['body'], 'loaded': loaded,\n"
         "                  'booster': booster, 'sklearn_wrappers': hasattr(xgboost, 'XGBClassifier')}))\n"
     )

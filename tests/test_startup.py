@@ -17,7 +17,8 @@ EMIT = r"""
 import warnings
 from src.startup import quiet_known_warnings
 quiet_known_warnings()
-from bentoml._internal.utils import BentoMLDeprecationWarning as D
+from src.bentoml_adapter import deprecation_warning_class
+D = deprecation_warning_class()
 
 def emit(message, category, module):
     warnings.warn_explicit(message, category, module.replace(".", "/") + ".py", 1, module=module)

@@ -1,30 +1,20 @@
-"""``server_settings.stored_model``: the model ``bentoml.models.get`` returns, from the same store,
-without loading ``bentoml.models`` (and the cloud client its import pulls in). The BentoML
-internals it relies on are checked by name, so a new pinned version that changes them fails here."""
+"""``bentoml_adapter.stored_model`` and ``load_booster``: the model ``bentoml.models.get`` returns
+and the booster ``bentoml.xgboost.load_model`` loads, without loading ``bentoml.models`` (and the
+cloud client its import pulls in), in the service's start-up too."""
 
 from __future__ import annotations
 
-import inspect
 import json
-import re
 import subprocess
 import sys
 
 import pytest
 
 from src import config
+from src.bentoml_adapter import stored_model
 from src.config import PROJECT_ROOT
-from src.server_settings import stored_model
 from tests.commands import base_env
-
-
-def test_bentoml_models_get_is_an_alias_lookup_then_the_store():
-    import bentoml.models
-
-    source = inspect.getsource(bentoml.models.get)
-    assert '_model_store: "ModelStore" = Provide[BentoMLContainer.model_store]' in source
-    assert "model_aliases: t.Dict[str, str] = Provide[BentoMLContainer.model_aliases]" in source
-    assert re.search(r"tag = model_aliases\[tag\]\s+return _model_store\.get\(tag\)", source)
+from tests.sample_requests import random_rows
 
 
 def test_same_model_as_bentoml_models_get(trained):
@@ -42,17 +32,35 @@ def test_missing_model_is_bentomls_not_found(trained):
         stored_model(f"{config.MODEL_NAME}:doesnotexist")
 
 
-def test_bentoml_models_and_the_cloud_client_stay_unloaded(trained):
+def test_load_booster_gives_the_booster_bentoml_xgboost_loads(trained, booster):
+    from src.bentoml_adapter import load_booster
+
+    rows = random_rows(200, seed=11, scale=2).astype("float32")
+    ours = load_booster(stored_model(str(trained.tag)))
+    assert ours.inplace_predict(rows).tolist() == booster.inplace_predict(rows).tolist()
+
+
+def test_the_service_starts_without_bentoml_models_or_the_cloud_client(trained):
+    """Import the service and run its start-up (the runner loads the booster), as the Lambda
+    handler's cold start does: neither bentoml.models nor what it pulls in gets loaded."""
     probe = (
-        "import json, sys\n"
-        "from src.server_settings import stored_model\n"
-        f"model = stored_model({str(trained.tag)!r})\n"
-        "watched = ('bentoml.models', 'bentoml._internal.cloud', 'bentoml._internal.utils.analytics')\n"
-        "print(json.dumps({'tag': str(model.tag), 'loaded': sorted(m for m in watched if m in sys.modules)}))\n"
+        "import asyncio, json, sys\n"
+        "from mangum.protocols import LifespanCycle\n"
+        "import src.service as service\n"
+        "from src.bentoml_adapter import CLOUD_CLIENT_MODULES, loaded_runnable\n"
+        "asyncio.set_event_loop(asyncio.new_event_loop())\n"
+        "LifespanCycle(service.svc.asgi_app, 'on').__enter__()\n"
+        "loaded = sorted(m for m in CLOUD_CLIENT_MODULES if m in sys.modules)\n"
+        "runnable = loaded_runnable(service.runner)\n"
+        "print(json.dumps({'loaded': loaded, 'booster': type(runnable.booster).__name__}))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=base_env(), capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_ROOT,
+        env=base_env(XGB_MODEL_TAG=str(trained.tag)),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert seen == {"tag": str(trained.tag), "loaded": []}, seen
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"loaded": [], "booster": "Booster"}

@@ -5,8 +5,8 @@ Layout (bentoctl builds ``env/docker/Dockerfile`` inside the returned directory)
     env/docker/Dockerfile          this operator's Dockerfile, replacing BentoML's
     requirements-lambda.txt        the complete, pinned serving environment
     slim_env.py                    removes test suites from it
-    app/lambda_app.py              the Lambda handler
-    app/src/...                    the Bento's code
+    app/lambda_app.py              the Lambda handler (imports the service bento.yaml names)
+    app/...                        the Bento's code, as the Bento holds it (its src/ folder)
     app/bentoml/models/<name>/     the Bento's models, with the `latest` file BentoML would
                                    otherwise write at start-up into a read-only directory
     app/bentoml/{bentos,envs,tmp}  empty: BentoML creates them at import when they are missing,
@@ -30,9 +30,12 @@ class DeployableError(RuntimeError):
     """The Bento cannot be turned into a Lambda image; the message says why."""
 
 
+def bento_info(bento_path: Path) -> dict:
+    return yaml.safe_load((bento_path / "bento.yaml").read_text())
+
+
 def bento_model_tags(bento_path: Path) -> list[str]:
-    info = yaml.safe_load((bento_path / "bento.yaml").read_text())
-    return [model["tag"] for model in info.get("models") or []]
+    return [model["tag"] for model in bento_info(bento_path).get("models") or []]
 
 
 def copy_models(bento_path: Path, store: Path, tags: list[str]) -> None:
@@ -49,9 +52,9 @@ def copy_models(bento_path: Path, store: Path, tags: list[str]) -> None:
         (store / name / "latest").write_text(version)
 
 
-def dockerfile_text(model_tag: str) -> str:
+def dockerfile_text(model_tag: str, service: str) -> str:
     template = (IMAGE_FILES / "Dockerfile").read_text()
-    return template.replace("{{MODEL_TAG}}", model_tag)
+    return template.replace("{{MODEL_TAG}}", model_tag).replace("{{BENTO_SERVICE}}", service)
 
 
 def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_deployable=True):
@@ -67,8 +70,12 @@ def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_dep
     if len(tags) != 1:
         raise DeployableError(f"expected a Bento with exactly one model, found {tags or 'none'}")
 
+    service = bento_info(bento_path).get("service")
+    if not service or ":" not in str(service):
+        raise DeployableError(f"bento.yaml at {bento_path} names no service (module:attribute)")
+
     app = context / "app"
-    shutil.copytree(bento_path / "src" / "src", app / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(bento_path / "src", app, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     copy_models(bento_path, app / "bentoml" / "models", tags)
     for name in BENTOML_HOME_DIRS:
         (app / "bentoml" / name).mkdir(exist_ok=True)
@@ -78,5 +85,5 @@ def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_dep
 
     docker_dir = context / "env" / "docker"
     docker_dir.mkdir(parents=True)
-    (docker_dir / "Dockerfile").write_text(dockerfile_text(tags[0]))
+    (docker_dir / "Dockerfile").write_text(dockerfile_text(tags[0], str(service)))
     return str(context)

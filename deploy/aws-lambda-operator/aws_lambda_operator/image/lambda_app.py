@@ -1,34 +1,21 @@
-"""AWS Lambda entry point: API Gateway events in, the BentoML service's answers out.
+"""AWS Lambda entry point: API Gateway events in, the Bento's service's answers out.
 
-The image runs ``python -m awslambdaric lambda_app.handler``. At import (the cold start, once
-per container) this module loads the service and its model from the read-only code directory
-and initialises the runner; each event then goes through Mangum to the service's ASGI app,
-so the Lambda answers exactly as ``bentoml serve`` does: same routes, same validation, same
-messages.
+The image runs ``python -m awslambdaric lambda_app.handler``. At import (the cold start, once per
+container) this module imports the service that bento.yaml names (``BENTO_SERVICE``, written into
+the image by the operator) from the read-only code directory and runs its ASGI start-up once, as
+`bentoml serve` does (runners loaded, start-up hooks run); each event then goes through Mangum to
+the service's ASGI app, so the function answers as `bentoml serve` does. Nothing is written
+outside /tmp. A named stage's ``/<stage>`` prefix is removed before routing, and an event that is
+not an HTTP event (the console's test button) gets an explanation.
 
-What the upstream operator got wrong, and what this does instead:
-- ``bentoml.load`` wrote ``models/<name>/latest`` into the read-only code directory and the first
-  call failed. Here the model store is complete at build time (the ``latest`` file included),
-  the tag is exact (``XGB_MODEL_TAG``) and nothing is written outside /tmp.
-- Mangum's lifespan ran the service's start-up, and so loaded the model, on every event. Here
-  lifespan is off and the runner is initialised once, below.
-- A named stage puts ``/<stage>`` in front of the path; it is removed before routing.
-- The console's test button sends a non-HTTP event; it gets an explanation, not a stack trace.
-
-The cold start runs with the garbage collector paused: the import builds hundreds of thousands
-of objects that live as long as the process, and the collector would otherwise walk them over
-and over while they are created. At the end they are frozen (kept out of later collections)
-and the collector resumes for what events allocate.
-
-Each request is one JSON log line whose ``request_id`` is the invocation's ``aws_request_id``
-(and ``api_request_id`` API Gateway's). In Text log format the line is written to stdout as it
-is; in JSON log format (AWS_LAMBDA_LOG_FORMAT=JSON) it is a `logging` record, which
-awslambdaric's JSON formatter writes as one object with the same fields (null ones left out).
+The garbage collector is paused during the cold start, which builds hundreds of thousands of
+objects that live as long as the process; they are then frozen (left out of later collections).
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 from pathlib import Path
 
@@ -38,14 +25,18 @@ os.environ.setdefault("BENTOML_HOME", str(_HERE / "bentoml"))
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 from mangum import Mangum  # noqa: E402
+from mangum.protocols import LifespanCycle  # noqa: E402
 
-import src.service as service  # noqa: E402  (loads the model)
-from src import request_log  # noqa: E402
 
-if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
-    request_log.log_through_logging()
-service.runner.init_local(quiet=True)
-_adapter = Mangum(service.svc.asgi_app, lifespan="off")
+def _import_service(target: str):
+    """``package.module:attribute``, as bento.yaml's ``service`` names it."""
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+service = _import_service(os.environ["BENTO_SERVICE"])
+_adapter = Mangum(service.asgi_app, lifespan="off")  # sets up the event loop the start-up runs on
+LifespanCycle(service.asgi_app, "on").__enter__()  # once per container; Lambda has no shutdown to run
 gc.freeze()  # without a collection first: it would cost more than the little it frees
 gc.enable()
 
