@@ -110,6 +110,10 @@ format: $(STAMP)
 test: lint setup image-tools
 	$(PY) -m pytest
 
+# The unit tests only (pytest -m unit: no server, image, bentoctl or training), for the edit-test loop.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m unit -q
+
 # Benchmarks (bench/run.py): writes bench/results.md and bench/results.json.
 bench: setup
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

@@ -78,7 +78,9 @@ def error_message(body: bytes) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m src.client", description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:3000", help="base URL of the API (default: %(default)s)")
-    parser.add_argument("--csv", type=Path, help="CSV with feature_0..feature_6 columns")
+    parser.add_argument(
+        "--csv", type=Path, help=f"CSV with {config.FEATURE_NAMES[0]}..{config.FEATURE_NAMES[-1]} columns"
+    )
     parser.add_argument("--rows", type=int, default=5, help="how many rows to send (default: %(default)s)")
     parser.add_argument("--endpoint", choices=ENDPOINTS, default="classify")
     parser.add_argument("--timeout", type=float, default=35.0, help="seconds (default: %(default)s)")

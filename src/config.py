@@ -21,7 +21,8 @@ REPORTS_DIR = PROJECT_ROOT / "reports"
 # Data set shape: the tutorial's make_classification call.
 N_ROWS = 10_000
 N_FEATURES = 7
-N_INFORMATIVE = 5
+N_REDUNDANT = 2  # make_classification's default: combinations of the informative features
+N_INFORMATIVE = N_FEATURES - N_REDUNDANT
 FEATURE_NAMES: tuple[str, ...] = tuple(f"feature_{i}" for i in range(N_FEATURES))
 TARGET_NAME = "target"
 DEFAULT_SEED = 42

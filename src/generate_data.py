@@ -19,13 +19,14 @@ from src import config
 
 
 def make_dataset(n_rows: int = config.N_ROWS, seed: int = config.DEFAULT_SEED) -> pd.DataFrame:
-    """Return ``n_rows`` rows of ``feature_0``…``feature_6`` plus a 0/1 ``target`` column."""
+    """Return ``n_rows`` rows of the features (config.FEATURE_NAMES) plus a 0/1 ``target`` column."""
     if n_rows < 2:
         raise ValueError(f"n_rows must be at least 2 (one per class), got {n_rows}")
     features, target = make_classification(
         n_samples=n_rows,
         n_features=config.N_FEATURES,
         n_informative=config.N_INFORMATIVE,
+        n_redundant=config.N_REDUNDANT,
         random_state=seed,
     )
     frame = pd.DataFrame(features, columns=list(config.FEATURE_NAMES))

@@ -7,6 +7,8 @@ import pytest
 
 from src.model_store import ArchiveError, check_archive
 
+pytestmark = pytest.mark.unit
+
 
 def archive_with(tmp_path, *names):
     path = tmp_path / "model.bentomodel"

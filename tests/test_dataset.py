@@ -5,6 +5,8 @@ import pytest
 from src import config
 from src.dataset import DataError, load_dataset
 
+pytestmark = pytest.mark.unit
+
 N = config.N_FEATURES
 HEADER = ",".join([*config.FEATURE_NAMES, "target"])
 TENTHS = [f"{i / 10:g}" for i in range(1, N + 1)]  # 0.1, 0.2, ...: one per feature

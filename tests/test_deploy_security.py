@@ -10,6 +10,8 @@ from aws_lambda_operator.terraform import SpecError, tfvars_text
 from src.config import PROJECT_ROOT
 from tests.terraform_files import PLAIN, committed_tfvars, locals_block, terraform_resources, terraform_variables
 
+pytestmark = pytest.mark.unit
+
 
 def test_throttling_is_on_by_default():
     values = committed_tfvars()

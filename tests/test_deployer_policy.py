@@ -14,6 +14,8 @@ import yaml
 from src.config import PROJECT_ROOT
 from tests.terraform_files import parsed
 
+pytestmark = pytest.mark.unit
+
 POLICY = json.loads((PROJECT_ROOT / "deploy" / "deployer-policy.json").read_text())
 DOC = (PROJECT_ROOT / "deploy" / "deployer-policy.md").read_text()
 # The code that calls AWS directly: the modules that use boto3 (Terraform's calls are covered

@@ -6,6 +6,8 @@ import pytest
 from src import config
 from src.generate_data import main, make_dataset, write_dataset
 
+pytestmark = pytest.mark.unit
+
 
 def test_default_shape_columns_and_classes():
     frame = make_dataset()

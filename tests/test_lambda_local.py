@@ -33,6 +33,7 @@ ROWS = [ROW, counting_row()]
 # ---------------------------------------------------------------------------- requests into events and back
 
 
+@pytest.mark.unit
 def test_a_request_becomes_the_payload_2_event_api_gateway_sends():
     headers = [
         ("Host", "127.0.0.1:3001"),
@@ -68,6 +69,7 @@ def test_a_request_becomes_the_payload_2_event_api_gateway_sends():
     assert context["timeEpoch"] == 1_700_000_000_500 and context["time"] == "14/Nov/2023:22:13:20 +0000"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "content_type, encoded",
     [
@@ -89,6 +91,7 @@ def test_bodies_are_base64_encoded_where_api_gateway_encodes_them(content_type, 
     assert (base64.b64decode(event["body"]) if encoded else event["body"].encode()) == b"[[1, 2]]"
 
 
+@pytest.mark.unit
 def test_no_body_no_query_and_invalid_utf8():
     event = lambda_local.http_event("GET", "/livez", [], b"", "127.0.0.1")
     assert "body" not in event and "queryStringParameters" not in event and "cookies" not in event
@@ -97,6 +100,7 @@ def test_no_body_no_query_and_invalid_utf8():
     assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == raw
 
 
+@pytest.mark.unit
 def test_a_result_becomes_the_http_answer():
     status, headers, body = lambda_local.http_answer(
         {

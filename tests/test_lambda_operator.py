@@ -1,13 +1,21 @@
 """The aws-lambda operator through bentoctl itself: install by path, generate, validate."""
 
 import copy
+import re
 import shutil
 
 import hcl2
 import pytest
 import yaml
 
-from aws_lambda_operator.terraform import PASSED_THROUGH, SpecError, main_tf_text, operator_schema, tfvars_text
+from aws_lambda_operator.terraform import (
+    PASSED_THROUGH,
+    SpecError,
+    hcl_value,
+    main_tf_text,
+    operator_schema,
+    tfvars_text,
+)
 from src.config import PROJECT_ROOT
 from tests.commands import run_python
 from tests.lambda_harness import bentoctl, install_operator
@@ -243,3 +251,29 @@ def test_the_service_times_out_a_second_before_lambda_does():
     )
     function = terraform_resources()["aws_lambda_function.service"]
     assert function["environment"] == [{"variables": "${local.function_env}"}]
+
+
+def test_the_readmes_settings_table_gives_the_schemas_defaults():
+    """README.md's table of settings restates the defaults for readers; it must say what
+    operator_config.py says."""
+    schema = operator_schema()
+
+    def shown(value) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
+        if value == "":
+            return '""'
+        return hcl_value(value) if isinstance(value, float | list) else str(value)
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    table = readme[readme.index("| key | default | notes |") :].split("\n\n", 1)[0]
+    checked = set()
+    for line in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        keys = re.findall(r"`(\w+)`", cells[0])
+        defaults = [part.strip() for part in cells[1].split(", ")] if len(keys) > 1 else [cells[1]]
+        for key, default in zip(keys, defaults, strict=True):
+            if key in schema:
+                assert default == shown(schema[key]["default"]), (key, default)
+                checked.add(key)
+    assert checked >= set(PASSED_THROUGH) - {"jwt_issuer", "jwt_audience"}, set(PASSED_THROUGH) - checked

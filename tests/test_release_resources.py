@@ -8,6 +8,8 @@ import pytest
 from src.config import PROJECT_ROOT
 from tests.terraform_files import locals_block, parsed, terraform_resources, terraform_variables
 
+pytestmark = pytest.mark.unit
+
 MAIN = parsed(PROJECT_ROOT / "main.tf")
 RESOURCES = terraform_resources()
 LOCALS = locals_block()

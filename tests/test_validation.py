@@ -9,6 +9,8 @@ from src import config
 from src.validation import InvalidInput, check_content_type, parse_features
 from tests.sample_requests import NARROW, ROW, counting_row, one_row_body
 
+pytestmark = pytest.mark.unit
+
 N = config.N_FEATURES
 COUNTING = ",".join(map(str, counting_row()))  # 1,2,...,N
 
