@@ -125,9 +125,11 @@ bench: setup
 deploy: ready
 	$(PY) -m deploy deploy --bento "$$(cat $(BENTO_STAMP))"
 
-# main.tf and bentoctl.tfvars from deployment_config.yaml and the operator (make deploy does this too).
+# The generated files: main.tf and bentoctl.tfvars from deployment_config.yaml and the operator
+# (make deploy does this too), deploy/sample-event.json from src/config.py.
 generate: $(STAMP)
 	$(PY) -m deploy generate
+	$(PY) -m deploy.sample_event
 
 rollback: $(STAMP)
 	$(PY) -m deploy rollback $(if $(VERSION),--to $(VERSION))

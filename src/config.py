@@ -60,8 +60,9 @@ TRACING = _flag("XGB_TRACING")
 SERVER_WORKERS = int(os.environ.get("XGB_SERVER_WORKERS", "0"))  # 0: BentoML's default, one per CPU
 REQUEST_TIMEOUT_S = float(os.environ.get("XGB_REQUEST_TIMEOUT_S", "30"))
 
-# A row that works as the Swagger UI's example request.
-EXAMPLE_ROWS = [[0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7]]
+# A row that works as the Swagger UI's example request, N_FEATURES values long.
+_EXAMPLE_VALUES = (0.1, -1.2, 0.3, 2.4, -0.5, 0.6, 1.7)
+EXAMPLE_ROWS = [[_EXAMPLE_VALUES[i % len(_EXAMPLE_VALUES)] for i in range(N_FEATURES)]]
 
 # One JSON log line per request (src/request_log.py), locally and on Lambda, on unless
 # XGB_REQUEST_LOG=0; every answer carries X-Model-Version either way.

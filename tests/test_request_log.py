@@ -134,7 +134,7 @@ BROKEN_MODEL = f"""
 import bentoml, numpy as np, xgboost as xgb
 features = np.random.default_rng(0).normal(size=(50, {NARROW}))
 booster = xgb.train({{"objective": "binary:logistic"}}, xgb.DMatrix(features, label=features[:, 0] > 0), 2)
-print(bentoml.xgboost.save_model("xgb_model", booster).tag)
+print(bentoml.xgboost.save_model({config.MODEL_NAME!r}, booster).tag)
 """
 
 

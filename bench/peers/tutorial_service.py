@@ -11,9 +11,11 @@ answers probabilities, and the body is a bare JSON 2-D array.
 import bentoml
 from bentoml.io import NumpyNdarray
 
-model_runner = bentoml.models.get("xgb_model:latest").to_runner()
+from src import config
 
-svc = bentoml.legacy.Service("xgb_classifier", runners=[model_runner])  # 1.4: was bentoml.Service
+model_runner = bentoml.models.get(config.MODEL_TAG).to_runner()  # the tutorial: "xgb_model:latest"
+
+svc = bentoml.legacy.Service(config.SERVICE_NAME, runners=[model_runner])  # 1.4: was bentoml.Service
 
 
 @svc.api(input=NumpyNdarray(), output=NumpyNdarray())
