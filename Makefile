@@ -106,13 +106,13 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Every test, after the lint. CI runs this (.ci/run).
-test: lint setup image-tools
-	$(PY) -m pytest
-
 # The unit tests only (pytest -m unit: no server, image, bentoctl or training), for the edit-test loop.
 test-fast: $(STAMP)
 	$(PY) -m pytest -m unit -q
+
+# Every test: the lint, the unit tests (they fail first, and fast), then the rest. CI runs this (.ci/run).
+test: lint test-fast setup image-tools
+	$(PY) -m pytest -m "not unit"
 
 # Benchmarks (bench/run.py): writes bench/results.md and bench/results.json.
 bench: setup
