@@ -19,26 +19,20 @@ VALUES_FILE = "bentoctl.tfvars"
 TEMPLATE_FILE = "main.tf"
 SPEC_VARIABLES_MARK = "{{SPEC_VARIABLES}}"
 
-# Spec keys passed to Terraform unchanged, in the order they appear in bentoctl.tfvars.
-PASSED_THROUGH = (
-    "region",
-    "timeout",
-    "memory_size",
-    "architecture",
-    "reserved_concurrency",
-    "log_retention_days",
-    "throttling_rate_limit",
-    "throttling_burst_limit",
-    "auth",
-    "jwt_issuer",
-    "jwt_audience",
-    "cors_allow_origins",
-    "endpoint",
-    "canary_percent",
-    "canary_minutes",
-    "alarm_email",
-    "tracing",
-)
+
+def operator_schema() -> dict:
+    """OPERATOR_SCHEMA as operator_config.py writes it, read afresh: bentoctl deletes the help
+    messages from the loaded module's schema once it has validated a spec with it."""
+    spec = importlib.util.spec_from_file_location("operator_config_as_written", OPERATOR_CONFIG)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.OPERATOR_SCHEMA
+
+
+# Set by `bentoctl build` (the pushed image), not by the user; written as DEPLOYED values.
+BUILD_KEYS = ("image_tag",)
+# Spec keys passed to Terraform unchanged, in the schema's order (bentoctl.tfvars keeps it).
+PASSED_THROUGH = tuple(key for key in operator_schema() if key not in BUILD_KEYS)
 # Written by `bentoctl build` or `make deploy` (what is deployed), kept by `bentoctl generate`.
 DEPLOYED = ("image_repository", "image_version", "bento_tag", "model_tag", "data_sha256")
 
@@ -206,15 +200,6 @@ def variable_block(name: str, rule: dict) -> str:
             "  }",
         ]
     return "\n".join([*lines, "}"])
-
-
-def operator_schema() -> dict:
-    """OPERATOR_SCHEMA as operator_config.py writes it, read afresh: bentoctl deletes the help
-    messages from the loaded module's schema once it has validated a spec with it."""
-    spec = importlib.util.spec_from_file_location("operator_config_as_written", OPERATOR_CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.OPERATOR_SCHEMA
 
 
 def main_tf_text(schema: dict | None = None) -> str:
