@@ -24,7 +24,6 @@ from tests.commands import run_python, serve
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2
 from tests.lambda_harness import lambda_env, read_only_prefix
-from tests.processes import stop_process_group
 from tests.sample_requests import NARROW, ROW, over_the_limit
 
 OVER_LIMIT = over_the_limit(json.dumps(ROW), 180_000)
@@ -81,7 +80,7 @@ def logged_server(trained, tmp_path_factory):
     latest = {"XGB_MODEL_TAG": f"{config.MODEL_NAME}:latest"}
     srv = serve(tmp_path_factory.mktemp("request-log"), env=latest)
     yield srv, version
-    stop_process_group(srv.process)
+    srv.stop()
 
 
 def quiet_offset(log: Path, still_s: float = 0.3) -> int:
@@ -153,7 +152,7 @@ def test_a_failing_request_keeps_its_traceback_at_error(tmp_path):
         assert response.headers["X-Model-Version"] == version
         output = new_output(srv.log, offset, lambda text: request_lines(text))
     finally:
-        stop_process_group(srv.process)
+        srv.stop()
     assert "[ERROR]" in output and "Exception on /classify [POST]" in output
     assert "Traceback" in output and "Number of columns" in output
     (line,) = request_lines(output)

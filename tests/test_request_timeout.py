@@ -14,7 +14,6 @@ import requests
 from src.bentoml_adapter import bentoml_timeout_middleware, live_timers
 from src.server_settings import RequestTimeout
 from tests.commands import serve
-from tests.processes import stop_process_group
 from tests.sample_requests import N
 
 
@@ -81,7 +80,7 @@ def short_timeout_server(trained, tmp_path_factory):
         env={"XGB_MODEL_TAG": trained.tag, "XGB_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S)},
     )
     yield srv
-    stop_process_group(srv.process)
+    srv.stop()
 
 
 def test_the_service_answers_504_when_a_request_outlasts_its_timeout(short_timeout_server):

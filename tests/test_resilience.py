@@ -18,7 +18,7 @@ import pytest
 from src import config
 from src.config import PROJECT_ROOT
 from tests.commands import base_env, serve
-from tests.processes import process_tree_rss_mb, stop_process_group
+from tests.processes import process_tree_rss_mb
 from tests.sample_requests import ROW, expected_labels, random_rows
 
 SOAK_SECONDS = 20
@@ -209,7 +209,7 @@ def test_retraining_while_serving_does_not_disturb_the_server(trained, data_path
         assert all(answer == before for *_, answer in answers), "the running server keeps its model"
         assert srv.alive()
     finally:
-        stop_process_group(srv.process)
+        srv.stop()
     assert new_tag != trained.tag and (home / "models" / name / "latest").read_text() == new_tag.split(":")[1]
     assert (bentoml_home / "models" / name / "latest").read_text() == session_latest, "the session's store moved"
 
@@ -218,7 +218,7 @@ def test_retraining_while_serving_does_not_disturb_the_server(trained, data_path
         status, after_restart = ask_once(srv, body)
         assert status == 200 and after_restart != before, f"restarted server should load {new_tag}"
     finally:
-        stop_process_group(srv.process)
+        srv.stop()
 
 
 def ask_once(srv, body: bytes) -> tuple[int, list]:

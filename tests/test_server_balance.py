@@ -20,7 +20,6 @@ import pytest
 from src import bentoml_adapter
 from src.config import PROJECT_ROOT
 from tests.commands import base_env, serve
-from tests.processes import stop_process_group
 from tests.sample_requests import ROW
 
 WORKERS = 2
@@ -158,7 +157,7 @@ def two_workers(trained, tmp_path_factory):
         tmp_path_factory.mktemp("balance"), env={"XGB_MODEL_TAG": trained.tag, "XGB_SERVER_WORKERS": str(WORKERS)}
     )
     yield server
-    stop_process_group(server.process)
+    server.stop()
 
 
 def test_each_worker_listens_on_a_socket_of_its_own_and_the_arbiter_on_none(two_workers):

@@ -11,7 +11,6 @@ import sys
 from src import startup
 from src.config import PROJECT_ROOT
 from tests.commands import base_env, serve
-from tests.processes import stop_process_group
 
 EMIT = r"""
 import warnings
@@ -84,7 +83,7 @@ def test_bentoml_serve_starts_clean_and_says_where(trained, tmp_path):
     try:
         log = server.log.read_text()
     finally:
-        stop_process_group(server.process)
+        server.stop()
     lines = log.splitlines()
     banner = next(i for i, line in enumerate(lines) if "Serving model" in line)
     assert f"Serving model {trained.tag} at {server.url} (Press CTRL+C to quit)" in lines[banner]
