@@ -48,6 +48,7 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 import numpy as np  # noqa: E402
 
+from bench.breakdown import import_costs  # noqa: E402
 from src import config  # noqa: E402
 from tests.processes import Server, free_port, start_server  # noqa: E402
 
@@ -329,6 +330,29 @@ def floor(booster, rows: dict, repeat: int, iterations: int = 3000) -> dict:
     return out
 
 
+def layer_breakdown(tag: str, repeat: int) -> list[dict]:
+    """bench/breakdown.py's per-layer costs of ours, ``repeat`` fresh processes: median and range."""
+    runs = []
+    for _ in range(repeat):
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.breakdown", "layers"],
+            cwd=ROOT,
+            env={**os.environ, "XGB_MODEL_TAG": tag},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    return [
+        {
+            "layer": layers[0]["layer"],
+            **{key: spread([layer[key] for layer in layers]) for key in ("median_us", "own_us")},
+        }
+        for layers in zip(*runs, strict=True)
+    ]
+
+
 # ---------------------------------------------------------------------------- Lambda
 
 
@@ -394,6 +418,12 @@ def lambda_runs(repeat: int, cold_runs: int, warm_events: int) -> dict:
         handlers = {"ours": "lambda_app", "hand": HAND_MODULE}
         answers = {name: run(module, 0)["body"] for name, module in handlers.items()}  # also warms the page cache
         assert answers["ours"] == answers["hand"], answers
+        import_ms = {}
+        for name, module in handlers.items():
+            code = f"import sys; sys.path.insert(0, {str(task)!r}); import {module}"
+            timed = run_read_only([str(python), "-X", "importtime", "-c", code], task, env)
+            assert timed.returncode == 0, timed.stderr[-3000:]
+            import_ms[name] = import_costs(timed.stderr, module)
         figures: dict = {
             name: {"cold_s": [], "import_s": [], "warm_p50_ms": [], "warm_p99_ms": []} for name in handlers
         }
@@ -416,6 +446,7 @@ def lambda_runs(repeat: int, cold_runs: int, warm_events: int) -> dict:
                 {name: {k: round(v[-1], 4) for k, v in f.items()} for name, f in figures.items()},
             )
         return {
+            "imports_ms": import_ms,
             "image_env_mb": size,
             "cold_runs_per_repetition": cold_runs,
             "warm_events": warm_events,
@@ -673,6 +704,32 @@ def markdown(results: dict) -> str:
         f"Image Python environment (site-packages, with the bytecode the image compiles): "
         f"{lam['image_env_mb']:.0f} MB.",
         "",
+        "## Where ours spends its time",
+        "",
+        "Per request (bench/breakdown.py): a one-row `POST /classify` driven in process through our "
+        "service's ASGI app, layer by layer from the outermost, after its start-up: each layer's own "
+        f"share in µs (its time less the layer it wraps), median of {len(results['layers'][0]['own_us']['values'])} "
+        "processes. No sockets and no HTTP parsing: uvicorn's share is not in it.",
+        "",
+        "| layer | own µs | through it, µs |",
+        "|---|---|---|",
+    ]
+    for layer in results["layers"]:
+        lines.append(f"| {layer['layer']} | {fmt(layer['own_us'], 1)} | {fmt(layer['median_us'], 1)} |")
+    lines += [
+        "",
+        "Cold start (`python -X importtime`, one import each, read-only as above): ms of the handler's "
+        "import by the top-level package each module was loaded for.",
+        "",
+        "| package | ours, ms | hand-written, ms |",
+        "|---|---|---|",
+    ]
+    imports = lam["imports_ms"]
+    shown = [name for name, ms in imports["ours"].items() if ms >= 5 or imports["hand"].get(name, 0) >= 5]
+    for name in shown:
+        lines.append(f"| {name} | {imports['ours'].get(name, 0):.0f} | {imports['hand'].get(name, 0):.0f} |")
+    lines += [
+        "",
         "## Targets",
         "",
         "| target | median (range) | judged on | met |",
@@ -734,6 +791,8 @@ def main(argv=None) -> int:
     runs, results["soak"] = http_runs(tag, Path(model.path_of("saved_model.ubj")), booster, rows, bodies, args)
     results["runs"] = runs
     results["summary"] = summarise(runs)
+    results["layers"] = layer_breakdown(tag, args.repeat)
+    log("layers, own µs", {layer["layer"]: round(layer["own_us"]["median"], 1) for layer in results["layers"]})
     results["lambda"] = lambda_runs(args.repeat, args.cold_runs, args.warm_events)
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["elapsed_min"] = (time.monotonic() - started_at) / 60
