@@ -50,6 +50,7 @@ import numpy as np  # noqa: E402
 
 from bench.breakdown import import_costs  # noqa: E402
 from src import config  # noqa: E402
+from src.bentoml_adapter import XGBOOST_MODEL_FILE  # noqa: E402
 from tests.processes import Server, free_port, start_server  # noqa: E402
 
 ROW = config.EXAMPLE_ROWS[0]
@@ -788,7 +789,8 @@ def main(argv=None) -> int:
     results["floor"] = floor(booster, rows, args.repeat)
     log("floor", json.dumps({k: round(v["p50_ms"]["median"], 3) for k, v in results["floor"].items()}))
 
-    runs, results["soak"] = http_runs(tag, Path(model.path_of("saved_model.ubj")), booster, rows, bodies, args)
+    model_file = Path(model.path_of(XGBOOST_MODEL_FILE))
+    runs, results["soak"] = http_runs(tag, model_file, booster, rows, bodies, args)
     results["runs"] = runs
     results["summary"] = summarise(runs)
     results["layers"] = layer_breakdown(tag, args.repeat)

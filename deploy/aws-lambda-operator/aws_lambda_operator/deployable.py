@@ -34,10 +34,6 @@ def bento_info(bento_path: Path) -> dict:
     return yaml.safe_load((bento_path / "bento.yaml").read_text())
 
 
-def bento_model_tags(bento_path: Path) -> list[str]:
-    return [model["tag"] for model in bento_info(bento_path).get("models") or []]
-
-
 def copy_models(bento_path: Path, store: Path, tags: list[str]) -> None:
     """Copy each model version into a complete read-only model store, `latest` file included."""
     for tag in tags:
@@ -66,11 +62,12 @@ def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_dep
             return str(context)
         shutil.rmtree(context)
 
-    tags = bento_model_tags(bento_path)
+    info = bento_info(bento_path)
+    tags = [model["tag"] for model in info.get("models") or []]
     if len(tags) != 1:
         raise DeployableError(f"expected a Bento with exactly one model, found {tags or 'none'}")
 
-    service = bento_info(bento_path).get("service")
+    service = info.get("service")
     if not service or ":" not in str(service):
         raise DeployableError(f"bento.yaml at {bento_path} names no service (module:attribute)")
 
