@@ -1,12 +1,19 @@
-"""Request rows the tests send and the answers they expect, all derived from src/config.py: the
-row width (N), the example row, random rows, and the booster's own answers; plus bad bodies
-with the answer each must get."""
+"""Request rows the tests send and the answers they expect: the row width (N), the example row
+and random rows derived from src/config.py, the booster's own answers labelled with the
+documented threshold (not config's); plus bad bodies with the answer each must get."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
 from src import config
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+# The documented threshold (README's API table: "probability ≥ 0.5 → 1"), written here and not taken
+# from config.DECISION_THRESHOLD, so a changed constant changes the service's labels and not the
+# labels the tests expect (tests/test_threshold.py pins both to the README).
+DOCUMENTED_THRESHOLD = 0.5
 
 N = config.N_FEATURES
 ROW = list(config.EXAMPLE_ROWS[0])
@@ -43,7 +50,7 @@ def expected_probabilities(booster, rows) -> np.ndarray:
 
 
 def expected_labels(booster, rows) -> list[int]:
-    return (expected_probabilities(booster, rows) >= config.DECISION_THRESHOLD).astype(int).tolist()
+    return (expected_probabilities(booster, rows) >= DOCUMENTED_THRESHOLD).astype(int).tolist()
 
 
 ROWS = random_rows(40, seed=4, scale=2)

@@ -18,14 +18,14 @@ from functools import cache
 import numpy as np
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from src import config
 from tests import oracle
 from tests.lambda_events import http_api_v2
 from tests.lambda_harness import invoke
-from tests.sample_requests import EXACT_ROW_TEXT, N, counting_row
+from tests.sample_requests import DOCUMENTED_THRESHOLD, EXACT_ROW_TEXT, N, counting_row, expected_labels
 
 CASES = 300  # per run of a generator below: 2 x 300 requests to the server, 300 events sent twice to Lambda
 ENDPOINTS = ("classify", "predict_proba")
@@ -268,7 +268,7 @@ def check_answer(booster, endpoint: str, status: int, text: str, body: bytes, co
         probabilities = booster.inplace_predict(features, validate_features=False)
         answer = json.loads(text)
         if endpoint == "classify":
-            assert answer == (probabilities >= config.DECISION_THRESHOLD).astype(int).tolist(), case
+            assert answer == (probabilities >= DOCUMENTED_THRESHOLD).astype(int).tolist(), case
         else:
             np.testing.assert_allclose(answer, probabilities, rtol=1e-6, err_msg=case)
     else:
@@ -283,10 +283,16 @@ def report(name: str, outcomes: Counter) -> None:
     print(f"\n{name}: {sum(outcomes.values())} cases, statuses {dict(sorted(outcomes.items(), key=str))}")
 
 
+# Derandomized: every run (CI's included) generates the same cases, so a case that failed once
+# fails every time; the two server runs and the Lambda run each have a seed of their own (@seed,
+# which also turns the example database off) so they are not copies of one another. To explore
+# new cases, change SEEDS.
+SEEDS = {"server 1": 1, "server 2": 2, "lambda": 3}
 FUZZ_SETTINGS = settings(
     max_examples=CASES,
     deadline=None,
-    derandomize=False,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -303,6 +309,7 @@ def session():
 def test_server_answers_generated_requests_as_the_oracle_says(server, session, booster, run):
     outcomes = Counter()
 
+    @seed(SEEDS[f"server {run}"])
     @FUZZ_SETTINGS
     @given(requests_to_send())
     def one(case):
@@ -316,7 +323,7 @@ def test_server_answers_generated_requests_as_the_oracle_says(server, session, b
     report(f"server, run {run}", outcomes)
     assert server.alive()
     ok = session.post(f"{server.url}/classify", json=[[0.0] * N], timeout=5)
-    assert ok.status_code == 200 and ok.json() in ([0], [1])
+    assert ok.status_code == 200 and ok.json() == expected_labels(booster, [[0.0] * N])
 
 
 def test_server_answers_bodies_at_the_limits_as_the_oracle_says(server, session, booster):
@@ -339,6 +346,7 @@ def test_lambda_handler_answers_generated_events_as_the_oracle_says(task_dir, bo
     and once base64-encoded, then the bodies at the limits, all in one process."""
     cases = []
 
+    @seed(SEEDS["lambda"])
     @FUZZ_SETTINGS
     @given(requests_to_send())
     def collect(case):
