@@ -1,6 +1,8 @@
 """Request-body rules shared by the local service and the Lambda handler."""
 
 import json
+import math
+import struct
 
 import numpy as np
 import pytest
@@ -60,6 +62,33 @@ def test_bad_bodies_raise_400_saying_what_was_expected(body, message):
 def test_integers_beyond_64_bits_within_float32_range_are_numbers():
     array = parse_features(one_row_body("1" + "0" * 30, ", "))
     assert array[0, 0] == np.float32(1e30)
+
+
+# float32's largest finite value from its bit pattern, not from the module under test.
+FLOAT32_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
+ABOVE_FLOAT32_MAX = math.nextafter(FLOAT32_MAX, math.inf)  # the next double: refused
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_exactly_float32_max_is_accepted(sign):
+    array = parse_features(one_row_body(repr(sign * FLOAT32_MAX)))
+    assert array[0, 0] == np.float32(sign * FLOAT32_MAX)
+    assert np.isfinite(array).all()
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_next_float_above_float32_max_is_refused(sign):
+    assert ABOVE_FLOAT32_MAX > FLOAT32_MAX and float(np.float32(ABOVE_FLOAT32_MAX)) == FLOAT32_MAX
+    with pytest.raises(InvalidInput, match="float32") as error:
+        parse_features(one_row_body(repr(sign * ABOVE_FLOAT32_MAX)))
+    assert error.value.status == 400
+
+
+def test_the_integer_just_above_float32_max_is_refused():
+    """As an integer, too: NumPy keeps one beyond 64 bits as an object, read as a double."""
+    with pytest.raises(InvalidInput, match="float32"):
+        parse_features(one_row_body(str(int(FLOAT32_MAX) + 2**104)))
+    assert parse_features(one_row_body(str(int(FLOAT32_MAX))))[0, 0] == np.float32(FLOAT32_MAX)
 
 
 def test_single_row_without_outer_list_gets_a_hint():
