@@ -4,8 +4,9 @@
 # An AWS Lambda function running the Bento's container image from ECR. Every apply that changes
 # it publishes a version; the alias `live` serves one (or, during a canary, two) of them, behind an
 # API Gateway HTTP API or a function URL. Alarms, a dashboard and logs come with it. Values come
-# from bentoctl.tfvars (settings and image) and release.auto.tfvars.json (written by
-# `python -m deploy` for canaries and rollbacks; Terraform loads it by itself). How to deploy,
+# from bentoctl.tfvars (the settings), deployed.auto.tfvars.json (the image, Bento and model, written
+# by `make deploy`) and release.auto.tfvars.json (written by `python -m deploy` for canaries and
+# rollbacks); Terraform loads both .auto files by itself. How to deploy,
 # with `make deploy` or by hand: README.md, "Deploy to AWS Lambda".
 
 terraform {
@@ -30,8 +31,8 @@ variable "deployment_name" {
   type        = string
   description = "Name of the deployment; names the function, the API, the role and the log groups."
   validation {
-    condition     = can(regex("^[a-zA-Z0-9-_]{1,56}$", var.deployment_name))
-    error_message = "deployment_name: 1-56 letters, digits, hyphens or underscores (Lambda allows 64 characters and the role name adds a suffix)."
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]{0,55}$", var.deployment_name))
+    error_message = "deployment_name: 1-56 lower-case letters, digits, hyphens or underscores, starting with a letter or digit (it names the ECR repository, which refuses upper case; Lambda allows 64 characters and the role name adds a suffix)."
   }
 }
 
@@ -79,11 +80,11 @@ variable "architecture" {
 
 variable "reserved_concurrency" {
   type        = number
-  description = "Concurrent executions reserved for the function, which also caps it; -1 leaves it unreserved."
+  description = "Concurrent executions reserved for the function, which also caps it; -1 leaves it unreserved (0 would throttle every request). AWS keeps 100 of the account's concurrency unreserved."
   default     = -1
   validation {
-    condition     = var.reserved_concurrency >= -1 && floor(var.reserved_concurrency) == var.reserved_concurrency
-    error_message = "reserved_concurrency must be a whole number of at least -1."
+    condition     = !contains([0], var.reserved_concurrency) && var.reserved_concurrency >= -1 && floor(var.reserved_concurrency) == var.reserved_concurrency
+    error_message = "reserved_concurrency must be a whole number of at least -1, not 0."
   }
 }
 
@@ -193,19 +194,21 @@ variable "tracing" {
 
 variable "image_repository" {
   type        = string
-  description = "ECR repository URL (account.dkr.ecr.region.amazonaws.com/name), written by `bentoctl build`."
+  description = "ECR repository URL (account.dkr.ecr.region.amazonaws.com/name), written into deployed.auto.tfvars.json by `make deploy` or `bentoctl build`."
+  default     = ""
   validation {
     condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/.+$", var.image_repository))
-    error_message = "image_repository is not set: run `make deploy` (or `bentoctl build`) first; it pushes the image and fills in bentoctl.tfvars."
+    error_message = "image_repository is not set: run `make deploy` (or `bentoctl build`) first; it pushes the image and writes deployed.auto.tfvars.json."
   }
 }
 
 variable "image_version" {
   type        = string
-  description = "Tag of the image in the repository (the Bento's version, and the architecture when `make deploy` pushed it), written by `bentoctl build` or `make deploy`."
+  description = "Tag of the image in the repository (the Bento's version, and the architecture when `make deploy` pushed it), written into deployed.auto.tfvars.json by `make deploy` or `bentoctl build`."
+  default     = ""
   validation {
     condition     = length(var.image_version) > 0
-    error_message = "image_version is not set: run `bentoctl build` first."
+    error_message = "image_version is not set: run `make deploy` (or `bentoctl build`) first."
   }
 }
 

@@ -98,8 +98,8 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
         digest = image.verify(deployment, tag)
         print(f"    {repository}:{tag} = {digest}, single-platform")
         print(f"    kept from expiry as {image.protect(deployment, tag)}")
-    with step("bentoctl.tfvars: the new image and what it holds"):
-        terraform.write_deployed(deployment.values_file, image_repository=repository, image_version=tag, **what)
+    with step(f"{terraform.DEPLOYED_FILE}: the new image and what it holds"):
+        terraform.write_deployed(deployment.workdir, image_repository=repository, image_version=tag, **what)
     with step("terraform init"):
         infrastructure.init(deployment)
     with step("release: what the live alias serves"):

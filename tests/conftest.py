@@ -23,6 +23,9 @@ for _name in set(os.environ) - set(clean_environ()):
 os.environ["BENTOML_HOME"] = str(_SESSION_HOME)
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 
+# The deploy tests' fixtures; imported once the environment is clean (it reads src.config).
+from tests.deploy_harness import aws, moto_url, workdir  # noqa: E402, F401
+
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_HOME, ignore_errors=True)

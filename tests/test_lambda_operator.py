@@ -1,6 +1,7 @@
 """The aws-lambda operator through bentoctl itself: install by path, generate, validate."""
 
 import copy
+import json
 import re
 import shutil
 
@@ -9,8 +10,11 @@ import pytest
 import yaml
 
 from aws_lambda_operator.terraform import (
+    DEPLOYED,
+    DEPLOYED_FILE,
     PASSED_THROUGH,
     SpecError,
+    generate,
     hcl_value,
     main_tf_text,
     operator_schema,
@@ -171,24 +175,72 @@ def test_out_of_range_spec_values_are_refused(bentoctl_home, tmp_path, key, valu
     assert result.returncode == 0
 
 
-def test_env_and_image_tag_reach_tfvars_with_their_types():
-    text = tfvars_text(
-        "svc",
-        {
-            "region": "eu-west-1",
-            "timeout": 5,
-            "memory_size": 2048,
-            "env": {"A": "1", "B": "two"},
-            "image_tag": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc:abc123",
-            "cors_allow_origins": ["https://example.com"],
-        },
-    )
-    values = hcl2.loads(text, serialization_options=PLAIN)
+def test_env_and_image_tag_reach_tfvars_and_the_deployed_file_with_their_types(tmp_path):
+    spec = {
+        "region": "eu-west-1",
+        "timeout": 5,
+        "memory_size": 2048,
+        "env": {"A": "1", "B": "two"},
+        "image_tag": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc:abc123",
+        "cors_allow_origins": ["https://example.com"],
+    }
+    generate("svc", spec, "terraform", tmp_path, values_only=True)
+    values = hcl2.loads((tmp_path / "bentoctl.tfvars").read_text(), serialization_options=PLAIN)
     assert values["memory_size"] == 2048 and values["timeout"] == 5
     assert values["environment_variables"] == {"A": "1", "B": "two"}
-    assert values["image_repository"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc"
-    assert values["image_version"] == "abc123"
     assert values["cors_allow_origins"] == ["https://example.com"]
+    assert not set(DEPLOYED) & set(values), "the tracked settings file holds no deployed values"
+    deployed = json.loads((tmp_path / DEPLOYED_FILE).read_text())
+    assert deployed["image_repository"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc"
+    assert deployed["image_version"] == "abc123"
+
+    del spec["image_tag"]
+    spec["memory_size"] = 512
+    generate("svc", spec, "terraform", tmp_path, values_only=True)
+    assert json.loads((tmp_path / DEPLOYED_FILE).read_text()) == deployed, "a settings change keeps the image"
+
+
+def test_a_tfvars_of_the_older_layout_moves_its_deployed_values_to_the_deployed_file(tmp_path):
+    (tmp_path / "bentoctl.tfvars").write_text(
+        'deployment_name = "svc"\nimage_repository = "123456789012.dkr.ecr.us-east-1.amazonaws.com/svc"\n'
+        'image_version = "v1-x86_64"\nbento_tag = "xgb_classifier:v1"\n'
+    )
+    generate("svc", {"region": "us-east-1"}, "terraform", tmp_path, values_only=True)
+    deployed = json.loads((tmp_path / DEPLOYED_FILE).read_text())
+    assert deployed["image_version"] == "v1-x86_64" and deployed["bento_tag"] == "xgb_classifier:v1"
+    assert "image_version" not in hcl2.loads((tmp_path / "bentoctl.tfvars").read_text(), serialization_options=PLAIN)
+
+
+@pytest.mark.parametrize(
+    "name, spec, message",
+    [
+        ("XGB-Classifier", {}, "lower-case"),
+        ("svc", {"reserved_concurrency": 0}, "throttle every request"),
+        ("svc", {"endpoint": "function_url", "auth": "none"}, "public_url_uncapped"),
+        ("svc", {"endpoint": "function_url", "auth": "none", "reserved_concurrency": -1}, "set reserved_concurrency"),
+    ],
+)
+def test_specs_aws_would_refuse_or_that_run_unbounded_are_refused(name, spec, message):
+    with pytest.raises(SpecError, match=message):
+        tfvars_text(name, spec)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"endpoint": "function_url", "auth": "none", "reserved_concurrency": 5},
+        {"endpoint": "function_url", "auth": "none", "public_url_uncapped": True},
+        {"endpoint": "function_url", "auth": "iam"},
+        {"reserved_concurrency": 1},
+    ],
+)
+def test_a_capped_or_authenticated_or_explicitly_uncapped_url_is_accepted(spec):
+    assert "deployment_name" in tfvars_text("svc", spec)
+
+
+def test_main_tf_refuses_a_reserved_concurrency_of_zero():
+    condition = terraform_variables()["reserved_concurrency"]["validation"][0]["condition"]
+    assert "!contains([0], var.reserved_concurrency)" in condition
 
 
 def test_jwt_without_issuer_is_refused():

@@ -81,7 +81,11 @@ OPERATOR_SCHEMA = {
         "coerce": int,
         "default": -1,
         "min": -1,
-        "help_message": "Concurrent executions reserved for the function, which also caps it; -1 leaves it unreserved.",
+        "forbidden": [0],
+        "help_message": (
+            "Concurrent executions reserved for the function, which also caps it; -1 leaves it unreserved "
+            "(0 would throttle every request). AWS keeps 100 of the account's concurrency unreserved."
+        ),
     },
     "log_retention_days": {
         "type": "integer",
@@ -175,6 +179,34 @@ OPERATOR_SCHEMA = {
         "type": "boolean",
         "default": False,
         "help_message": "Send X-Ray traces of each invocation (billed per trace).",
+    },
+    "public_url_uncapped": {
+        "type": "boolean",
+        "default": False,
+        "help_message": (
+            "With endpoint function_url and auth none, allow the public URL without a reserved_concurrency "
+            "cap (then only the account's concurrency bounds the cost)."
+        ),
+    },
+    "keep_versions": {
+        "type": "integer",
+        "coerce": int,
+        "default": 10,
+        "min": 1,
+        "max": 1000,
+        "help_message": (
+            "Published versions (and their deployed- images) `make deploy` keeps, newest first; the versions "
+            "the alias serves or a rollback returns to are always kept."
+        ),
+    },
+    "state_bucket": {
+        "type": "string",
+        "default": "",
+        "regex": r"(|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])",
+        "help_message": (
+            "S3 bucket for Terraform's state (key <name>/terraform.tfstate, locked with a lock file); empty: "
+            "local state in terraform.tfstate."
+        ),
     },
     # Set by `bentoctl build` once the image is pushed; absent before the first build.
     "image_tag": {"type": "string", "required": False},

@@ -20,10 +20,10 @@ ALIAS = "live"
 
 
 def values(argv: list[str]) -> dict:
-    """Variables as Terraform would read them: the auto-loaded file, then -var-file."""
+    """Variables as Terraform reads them: the *.auto.tfvars.json files in lexical order, then -var-file."""
     found = {}
-    if Path("release.auto.tfvars.json").is_file():
-        found.update(json.loads(Path("release.auto.tfvars.json").read_text()))
+    for auto in sorted(Path().glob("*.auto.tfvars.json")):
+        found.update(json.loads(auto.read_text()))
     for name in [arg.split("=", 1)[1] for arg in argv if arg.startswith("-var-file=")]:
         text = Path(name).read_text()
         found.update(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', text, re.MULTILINE))

@@ -31,10 +31,16 @@ def operator_schema() -> dict:
 
 # Set by `bentoctl build` (the pushed image), not by the user; written as DEPLOYED values.
 BUILD_KEYS = ("image_tag",)
+# Spec keys that only `python -m deploy` reads (pruning, the state backend): not Terraform variables.
+DEPLOY_ONLY = ("keep_versions", "state_bucket", "public_url_uncapped")
 # Spec keys passed to Terraform unchanged, in the schema's order (bentoctl.tfvars keeps it).
-PASSED_THROUGH = tuple(key for key in operator_schema() if key not in BUILD_KEYS)
-# Written by `bentoctl build` or `make deploy` (what is deployed), kept by `bentoctl generate`.
+PASSED_THROUGH = tuple(key for key in operator_schema() if key not in BUILD_KEYS + DEPLOY_ONLY)
+# What is deployed, written by `bentoctl build` or `make deploy` into DEPLOYED_FILE (git-ignored,
+# loaded by Terraform by itself), so that the tracked bentoctl.tfvars holds settings only.
 DEPLOYED = ("image_repository", "image_version", "bento_tag", "model_tag", "data_sha256")
+DEPLOYED_FILE = "deployed.auto.tfvars.json"
+# Lambda function names allow upper case; ECR repository names, which this deployment shares, do not.
+DEPLOYMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,55}")
 
 
 # Names that say "secret". Their values would sit in plain text in bentoctl.tfvars, the Terraform
@@ -92,58 +98,79 @@ def split_image_tag(image_tag: str | None) -> tuple[str, str]:
     return repository, version
 
 
+# bentoctl.tfvars lines that older versions of this operator wrote the deployed values into.
 DEPLOYED_LINE = re.compile(r"^(" + "|".join(DEPLOYED) + r')\s*=\s*"([^"]*)"\s*$', re.MULTILINE)
 
 
-def deployed_values(values_file: Path) -> dict:
-    """What an existing bentoctl.tfvars says is deployed (image, Bento, model, data); {} if nothing.
+def deployed_values(directory: Path) -> dict:
+    """What is deployed from ``directory`` (image, Bento, model, data); {} if nothing.
 
     bentoctl knows the image only during `bentoctl build`; `bentoctl generate` after a change of
-    settings must keep the deployed image, or the next apply (and destroy) would have none."""
-    if not values_file.is_file():
-        return {}
-    return {key: value for key, value in DEPLOYED_LINE.findall(values_file.read_text()) if value}
+    settings must keep it, or the next apply (and destroy) would have none. A bentoctl.tfvars of
+    an older version of this operator that still holds these values is read once, as a migration."""
+    directory = Path(directory)
+    deployed = directory / DEPLOYED_FILE
+    if deployed.is_file():
+        return {key: value for key, value in json.loads(deployed.read_text()).items() if key in DEPLOYED and value}
+    legacy = directory / VALUES_FILE
+    if legacy.is_file():
+        return {key: value for key, value in DEPLOYED_LINE.findall(legacy.read_text()) if value}
+    return {}
 
 
-def write_deployed(values_file: Path, **values: str) -> None:
-    """Set some of the DEPLOYED values in an existing bentoctl.tfvars, leaving every other line as it is."""
+def write_deployed(directory: Path, **values: str) -> Path:
+    """Set some of the DEPLOYED values in ``directory``'s DEPLOYED_FILE, keeping the others."""
     unknown = set(values) - set(DEPLOYED)
     if unknown:
         raise SpecError(f"not a deployed value: {sorted(unknown)}")
     if "image_repository" in values or "image_version" in values:
         split_image_tag(f"{values.get('image_repository', 'x')}:{values.get('image_version', 'x')}")
-    text = values_file.read_text()
-    missing = set(values) - {key for key, _ in DEPLOYED_LINE.findall(text)}
-    if missing:
-        raise SpecError(f"{values_file} has no {sorted(missing)} lines; run `bentoctl generate`")
-    values_file.write_text(
-        DEPLOYED_LINE.sub(
-            lambda m: (
-                m.group(0).split("=")[0] + "= " + hcl_string(values[m.group(1)]) if m.group(1) in values else m.group(0)
-            ),
-            text,
+    merged = {**deployed_values(directory), **values}
+    path = Path(directory) / DEPLOYED_FILE
+    path.write_text(json.dumps({key: merged.get(key, "") for key in DEPLOYED}, indent=2) + "\n")
+    return path
+
+
+def clear_deployed(directory: Path) -> None:
+    """Forget what is deployed (after `terraform destroy`)."""
+    (Path(directory) / DEPLOYED_FILE).unlink(missing_ok=True)
+
+
+def check_spec(name: str, spec: dict) -> None:
+    """Combinations of values that AWS or this deployment refuses, with what to do instead."""
+    if not DEPLOYMENT_NAME.fullmatch(name or ""):
+        raise SpecError(
+            f"name {name!r}: 1-56 lower-case letters, digits, hyphens or underscores, starting with a "
+            "letter or digit (it names the ECR repository, which refuses upper case)"
         )
-    )
-
-
-def tfvars_text(name: str, spec: dict, deployed: dict | None = None) -> str:
     if spec.get("auth") == "jwt" and not (spec.get("jwt_issuer") and spec.get("jwt_audience")):
         raise SpecError("auth: jwt needs jwt_issuer and at least one entry in jwt_audience")
     if spec.get("auth") == "jwt" and spec.get("endpoint") == "function_url":
         raise SpecError("auth: jwt needs endpoint: http_api; a function URL takes auth none or iam")
+    if spec.get("reserved_concurrency") == 0:
+        raise SpecError(
+            "reserved_concurrency: 0 would throttle every request; use -1 (unreserved) or a cap of at least 1"
+        )
+    public_url = spec.get("endpoint") == "function_url" and spec.get("auth", "none") == "none"
+    if public_url and spec.get("reserved_concurrency", -1) < 1 and not spec.get("public_url_uncapped"):
+        raise SpecError(
+            "endpoint: function_url with auth: none is public and nothing but the account's concurrency "
+            "bounds its cost: set reserved_concurrency (e.g. 10), or public_url_uncapped: true to accept that"
+        )
     check_env(spec.get("env") or {})
-    deployed = dict(deployed or {})
-    if spec.get("image_tag"):
-        deployed["image_repository"], deployed["image_version"] = split_image_tag(spec["image_tag"])
+
+
+def tfvars_text(name: str, spec: dict) -> str:
+    """bentoctl.tfvars: the deployment's settings, nothing that changes with a deploy."""
+    check_spec(name, spec)
     values = {"deployment_name": name}
     values.update({key: spec[key] for key in PASSED_THROUGH if key in spec})
-    values.update({key: deployed.get(key, "") for key in DEPLOYED})
     values["environment_variables"] = dict(spec.get("env") or {})
     width = max(len(key) for key in values)
     lines = [
-        "# Generated by `bentoctl generate` / `bentoctl build` from deployment_config.yaml.",
-        f"# {', '.join(DEPLOYED)}: what is deployed, written by `bentoctl build`",
-        "# or `make deploy` and kept by `bentoctl generate`.",
+        "# Generated by `bentoctl generate` from deployment_config.yaml: settings only. What is deployed",
+        f"# ({', '.join(DEPLOYED)}) is in {DEPLOYED_FILE},",
+        "# written by `make deploy` or `bentoctl build`; Terraform loads it by itself.",
         "# Never put secrets here: the file and Terraform's state store them in plain text.",
     ]
     lines += [f"{key.ljust(width)} = {hcl_value(value)}" for key, value in values.items()]
@@ -163,6 +190,9 @@ def _limits(name: str, rule: dict) -> tuple[list[str], str] | None:
         pattern = hcl_string(f"^(?:{rule['regex']})$")
         return [f"can(regex({pattern}, {var}))"], f"{name} is not valid. {rule['help_message']}"
     conditions, low, high = [], rule.get("min"), rule.get("max")
+    forbidden = rule.get("forbidden", [])
+    if forbidden:
+        conditions.append(f"!contains({hcl_value(forbidden)}, {var})")
     if low is not None:
         conditions.append(f"{var} >= {hcl_value(low)}")
     if high is not None:
@@ -179,6 +209,8 @@ def _limits(name: str, rule: dict) -> tuple[list[str], str] | None:
         kind += f" of at least {hcl_value(low)}"
     elif high is not None:
         kind += f" of at most {hcl_value(high)}"
+    if forbidden:
+        kind += f", not {', '.join(map(str, forbidden))}"
     return conditions, f"{name} must be {kind}."
 
 
@@ -210,15 +242,21 @@ def main_tf_text(schema: dict | None = None) -> str:
 
 
 def generate(name, spec, template_type, destination_dir, values_only=True):
-    """bentoctl entry point: write bentoctl.tfvars, and main.tf unless ``values_only``."""
+    """bentoctl entry point: write bentoctl.tfvars, and main.tf unless ``values_only``; after
+    `bentoctl build` (``image_tag`` in the spec) also the deployed image."""
     if template_type != "terraform":
         raise SpecError(f"template {template_type!r} is not supported; use 'terraform'")
     destination = Path(destination_dir)
-    text = tfvars_text(name, spec, deployed=deployed_values(destination / VALUES_FILE))
+    text = tfvars_text(name, spec)
+    deployed = deployed_values(destination)
+    if spec.get("image_tag"):
+        deployed["image_repository"], deployed["image_version"] = split_image_tag(spec["image_tag"])
     written = []
     if not values_only:
         (destination / TEMPLATE_FILE).write_text(main_tf_text())
         written.append(str(destination / TEMPLATE_FILE))
+    if deployed:
+        written.append(str(write_deployed(destination, **deployed)))
     (destination / VALUES_FILE).write_text(text)
     written.append(str(destination / VALUES_FILE))
     return written
