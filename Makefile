@@ -121,9 +121,10 @@ bench: setup
 
 # The cloud path (needs Docker with buildx, Terraform and AWS credentials): python -m deploy --help.
 # deploy uses the newest Bento (make build makes one); rollback returns the live alias to the
-# previous version (or VERSION=n); destroy removes everything deploy created.
+# previous version (or VERSION=n); destroy removes everything deploy created. ARGS passes options
+# on (`make deploy ARGS=--yes`; python -m deploy deploy --help lists them).
 deploy: ready
-	$(PY) -m deploy deploy --bento "$$(cat $(BENTO_STAMP))"
+	$(PY) -m deploy deploy --bento "$$(cat $(BENTO_STAMP))" $(ARGS)
 
 # The generated files: main.tf and bentoctl.tfvars from deployment_config.yaml and the operator
 # (make deploy does this too), deploy/sample-event.json from src/config.py.
@@ -132,10 +133,10 @@ generate: $(STAMP)
 	$(PY) -m deploy.sample_event
 
 rollback: $(STAMP)
-	$(PY) -m deploy rollback $(if $(VERSION),--to $(VERSION))
+	$(PY) -m deploy rollback $(if $(VERSION),--to $(VERSION)) $(ARGS)
 
 destroy: $(STAMP)
-	$(PY) -m deploy destroy
+	$(PY) -m deploy destroy $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) $(MAKE_STATE) reports data/*.csv models/*.bentomodel
