@@ -66,15 +66,24 @@ def publish(found: dict) -> str:
 
 
 def point_alias(found: dict, newest: str) -> tuple[str, dict]:
-    """main.tf's live_version and routing_config."""
-    pinned, base, percent = (
-        found.get("pinned_version", ""),
-        found.get("canary_base_version", ""),
-        found.get("canary_percent", 0),
-    )
-    canary = not pinned and base and percent > 0 and base != newest
-    live = pinned or (base if canary else newest)
-    routing = {"AdditionalVersionWeights": {newest: percent / 100}} if canary else {"AdditionalVersionWeights": {}}
+    """The alias's function_version and routing_config as main.tf (the deployment folder's, the
+    working directory) computes them: its expressions evaluated by the real Terraform core
+    (tests/terraform_eval.py), the stand-in keeps no copy of the logic."""
+    from tests.terraform_eval import EvaluationError, evaluate
+
+    try:
+        choice = evaluate(
+            pinned_version=str(found.get("pinned_version", "")),
+            canary_base_version=str(found.get("canary_base_version", "")),
+            canary_percent=found.get("canary_percent", 0),
+            newest_version=str(newest),
+            main_tf=Path("main.tf").resolve(),
+        )
+    except EvaluationError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    live = choice.live_version
+    routing = {"AdditionalVersionWeights": dict(choice.weights)}
     functions = client("lambda", found)
     try:
         functions.update_alias(
