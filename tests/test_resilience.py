@@ -23,6 +23,22 @@ from tests.sample_requests import ROW, expected_labels, random_rows
 
 SOAK_SECONDS = 20
 CONCURRENCY = 32
+MEMORY_NOISE_MB = 16  # arenas and caches a process may grow by once, whatever it serves
+
+
+def wait_until(condition, what: str, timeout: float = 30, every: float = 0.05):
+    """Poll ``condition`` until it holds; fail saying ``what`` was awaited after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(every)
+
+
+def answers_livez(server) -> bool:
+    try:
+        return raw(server, b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", read=True).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
 
 
 def server_rss_mb(server) -> float:
@@ -70,8 +86,11 @@ def test_soak_has_no_errors_and_bounded_memory(server):
     after = server_rss_mb(server)
     print(f"\nsoak {SOAK_SECONDS} s at c={CONCURRENCY}: {counts}; RSS {before:.0f} MB -> {after:.0f} MB")
     assert set(counts) == {200}, counts
-    assert counts[200] > 1000
-    assert after <= before * 1.2
+    # Throughput is the benchmarks' figure (bench/); here only a floor that a stalled or
+    # serialised server misses and a busy shared runner meets (one answer every 0.2 s).
+    assert counts[200] >= SOAK_SECONDS * 5, f"{counts[200]} answers in {SOAK_SECONDS} s: the server stalls"
+    # A leak grows with the answers (tens of thousands here); allocator and import noise does not.
+    assert after <= before * 1.2 + MEMORY_NOISE_MB, f"RSS {before:.0f} -> {after:.0f} MB over the soak: a leak"
 
 
 def raw(server, payload: bytes, read: bool = False) -> bytes:
@@ -105,7 +124,7 @@ def test_clients_that_disconnect_mid_request_do_not_hurt_the_server(server, boos
         raw(server, head + body[: len(body) // 2])  # half the body
         raw(server, head + body)  # whole request, answer never read
         raw(server, b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Le")  # headers cut short
-    time.sleep(1)
+    wait_until(lambda: answers_livez(server), "the server answering /livez after the disconnects")
     assert server.alive()
     status, answer = ask_raw(server, head + body)
     assert status == 200, answer[:300]
@@ -114,13 +133,21 @@ def test_clients_that_disconnect_mid_request_do_not_hurt_the_server(server, boos
     assert server_rss_mb(server) <= before * 1.2
 
 
-def test_garbage_on_the_wire_gets_an_answer_not_a_crash(server):
-    for payload in (
-        b"\x00\x01\x02\x03" * 100,
-        b"GET / HTTP/9.9\r\n\r\n",
-        b"POST /classify HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
-    ):
-        raw(server, payload, read=True)
+@pytest.mark.parametrize(
+    ("payload", "answer_starts"),
+    [
+        (b"\x00\x01\x02\x03" * 100, b"HTTP/1.1 400 "),
+        # httptools reads any HTTP/1.x-shaped version; the page is answered, in HTTP/1.1.
+        (b"GET / HTTP/9.9\r\n\r\n", b"HTTP/1.1 200 "),
+        (b"POST /classify HTTP/1.1\r\nContent-Length: -5\r\n\r\n", b"HTTP/1.1 400 "),
+    ],
+    ids=["binary", "HTTP/9.9", "negative length"],
+)
+def test_garbage_on_the_wire_gets_an_answer_not_a_crash(server, payload, answer_starts):
+    """Each gets a well-formed HTTP answer (the parser's own 400, "Invalid HTTP request
+    received.", where it cannot read the request), and the server stays up."""
+    answer = raw(server, payload, read=True)
+    assert answer.startswith(answer_starts), answer[:300]
     assert server.alive()
     assert raw(server, b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", read=True).startswith(b"HTTP/1.1 200")
 
@@ -197,7 +224,7 @@ def test_retraining_while_serving_does_not_disturb_the_server(trained, data_path
             assert training.wait(60) == 0, log.read_text()[-3000:]
             assert [words[0] for _, words in lines] == ["training", "saved"], lines
             (started, _), (saved, (_, new_tag)) = lines
-            time.sleep(0.5)
+            wait_until(lambda: any(a[0] > saved for a in answers), "an answer to a request sent after training")
         finally:
             stop.set()
             thread.join(30)
