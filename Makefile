@@ -98,9 +98,19 @@ image-tools:
 	  fi
 
 # ruff (settings in ruff.toml): lint and format check. `make format` rewrites the files.
+# With terraform on PATH, also `terraform fmt -check` of main.tf and of the operator's template
+# (its spec-variables mark, not HCL, checked as a comment).
+TF_TEMPLATE := deploy/aws-lambda-operator/aws_lambda_operator/templates/main.tf
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@if command -v terraform >/dev/null 2>&1; then \
+	  scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	  sed 's/^{{SPEC_VARIABLES}}$$/# spec variables/' $(TF_TEMPLATE) > "$$scratch/main.tf" && \
+	  echo "terraform fmt -check -recursive main.tf $(TF_TEMPLATE)" && \
+	  TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -diff -recursive main.tf && \
+	  TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -diff -recursive "$$scratch"; \
+	else echo "terraform is not on PATH: skipped terraform fmt -check"; fi
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

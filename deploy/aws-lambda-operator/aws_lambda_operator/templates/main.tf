@@ -456,7 +456,7 @@ locals {
     throttles       = ["Throttles", "Sum", 0, 60, "Lambda refused invocations: reserved concurrency or the account's limit was reached."]
   }
   # 5xx and the share of 4xx as clients see them, from the API or from the function URL.
-  requests_metric = local.use_api ? { namespace = "AWS/ApiGateway", count = "Count", error5 = "5xx", error4 = "4xx" } : { namespace = "AWS/Lambda", count = "UrlRequestCount", error5 = "Url5xxCount", error4 = "Url4xxCount" }
+  requests_metric     = local.use_api ? { namespace = "AWS/ApiGateway", count = "Count", error5 = "5xx", error4 = "4xx" } : { namespace = "AWS/Lambda", count = "UrlRequestCount", error5 = "Url5xxCount", error4 = "Url4xxCount" }
   requests_dimensions = local.use_api ? { ApiId = aws_apigatewayv2_api.service[0].id, Stage = "$default" } : local.alias_dimensions
 }
 
@@ -582,7 +582,7 @@ locals {
       ]
     } },
     { type = "metric", x = 12, y = 0, width = 12, height = 6, properties = {
-      title = "Function duration (ms)", region = var.region, period = 60, view = "timeSeries"
+      title   = "Function duration (ms)", region = var.region, period = 60, view = "timeSeries"
       metrics = [for p in ["p50", "p90", "p99"] : ["AWS/Lambda", "Duration", "FunctionName", var.deployment_name, "Resource", local.alias_resource, { stat = p, label = p }]]
     } },
     { type = "metric", x = 0, y = 6, width = 12, height = 6, properties = {
@@ -595,8 +595,8 @@ locals {
       ]
     } },
     { type = "log", x = 12, y = 6, width = 12, height = 6, properties = {
-      title  = "Cold starts (per 5 minutes) and their init time", region = var.region, view = "timeSeries"
-      query  = "SOURCE '${aws_cloudwatch_log_group.lambda.name}' | filter type = \"platform.report\" and ispresent(record.metrics.initDurationMs) | stats count(*) as cold_starts, avg(record.metrics.initDurationMs) as init_ms by bin(5m)"
+      title = "Cold starts (per 5 minutes) and their init time", region = var.region, view = "timeSeries"
+      query = "SOURCE '${aws_cloudwatch_log_group.lambda.name}' | filter type = \"platform.report\" and ispresent(record.metrics.initDurationMs) | stats count(*) as cold_starts, avg(record.metrics.initDurationMs) as init_ms by bin(5m)"
     } },
   ]
 }
