@@ -18,9 +18,10 @@ from tests.sample_requests import (
     random_rows,
 )
 
-# "At once": the tutorial's service kept some bad requests for its 60 s timeout. A few seconds
-# tells the two apart on a busy shared runner, where a single answer can take a second.
-AT_ONCE_S = 5
+# "At once": the tutorial's service kept some bad requests for its 60 s timeout, and this one's
+# request timeout answers a waiting request after 30 s. 15 s tells those apart with room to spare
+# on a busy shared runner, where a single answer can take a second or more.
+AT_ONCE_S = 15
 
 
 def post(server, body, endpoint="classify", content_type="application/json", timeout=30):
@@ -73,7 +74,7 @@ def test_bad_input_gets_a_helpful_4xx_at_once(server, case, endpoint):
     elapsed = time.monotonic() - started
     assert response.status_code == status, response.text
     assert message in response.text
-    assert elapsed < AT_ONCE_S
+    assert elapsed < AT_ONCE_S, f"answered after {elapsed:.1f} s: the request was held, not refused at once"
     assert server.alive()
 
 
@@ -85,11 +86,11 @@ def test_body_over_six_megabytes_is_413(server):
     assert f"limit of {config.MAX_BODY_BYTES} bytes" in response.text
 
 
-def test_server_still_answers_after_bad_input(server):
+def test_server_still_answers_after_bad_input(server, booster):
     for body, content_type, *_ in BAD_BODIES.values():
         post(server, body, content_type=content_type)
     response = post(server, [ROW])
-    assert response.status_code == 200 and response.json() in ([0], [1])
+    assert response.status_code == 200 and response.json() == expected_labels(booster, [ROW])
 
 
 def test_swagger_ui_and_a_working_example_request(server):
