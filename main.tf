@@ -295,6 +295,13 @@ locals {
   alias_resource = "${var.deployment_name}:${local.alias_name}"
   release        = "Bento ${var.bento_tag}, model ${var.model_tag}, data sha256 ${substr(var.data_sha256, 0, 16)}"
   alarm_actions  = var.alarm_email == "" ? [] : [aws_sns_topic.alarms[0].arn]
+
+  # The alias's description says what it serves; a pinned version's own description names its Bento.
+  alias_serves = (
+    var.pinned_version != "" ? "Pinned to version ${var.pinned_version} by a rollback (the version's description names its Bento)" :
+    local.canary_active ? "Canary: version ${local.newest_version} (${local.release}) takes ${var.canary_percent} %, version ${var.canary_base_version} the rest" :
+    "The newest version, ${local.newest_version}: ${local.release}"
+  )
 }
 
 ################################################################################
@@ -407,12 +414,13 @@ resource "aws_lambda_function" "service" {
     data_sha256 = var.data_sha256
   }
 
-  depends_on = [aws_iam_role_policy.write_own_logs]
+  # The role's policies first: a function that starts before them cannot log or send traces.
+  depends_on = [aws_iam_role_policy.write_own_logs, aws_iam_role_policy.send_traces]
 }
 
 resource "aws_lambda_alias" "live" {
   name             = local.alias_name
-  description      = "What clients get: ${local.release}"
+  description      = local.alias_serves
   function_name    = aws_lambda_function.service.function_name
   function_version = local.live_version
 

@@ -7,6 +7,7 @@ import pytest
 
 from src.config import PROJECT_ROOT
 from tests.terraform_files import locals_block, parsed, terraform_resources, terraform_variables
+from tests.test_tf_evaluate import evaluate, to_hcl
 
 pytestmark = pytest.mark.unit
 
@@ -46,6 +47,49 @@ def test_the_alias_serves_a_pinned_version_a_canary_or_the_newest():
     assert routing["content"][0]["additional_version_weights"] == {
         "${(local.newest_version)}": "${var.canary_percent / 100}"
     }
+
+
+RELEASE = dict(
+    bento_tag="xgb_classifier:4fbw2cxh4kfpuax4", model_tag="xgb_model:fsxtdkxh72vbsax4", data_sha256="ab" * 32
+)
+NEWEST = {"aws_lambda_function.service.version": "7"}
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (
+            {},
+            "The newest version, 7: Bento xgb_classifier:4fbw2cxh4kfpuax4, model xgb_model:fsxtdkxh72vbsax4, "
+            "data sha256 abababababababab",
+        ),
+        (
+            dict(pinned_version="3", canary_base_version="6", canary_percent=10),
+            "Pinned to version 3 by a rollback (the version's description names its Bento)",
+        ),
+        (
+            dict(canary_base_version="6", canary_percent=10),
+            "Canary: version 7 (Bento xgb_classifier:4fbw2cxh4kfpuax4, model xgb_model:fsxtdkxh72vbsax4, "
+            "data sha256 abababababababab) takes 10 %, version 6 the rest",
+        ),
+    ],
+    ids=["newest", "pinned", "canary"],
+)
+def test_the_alias_description_says_what_it_serves(values, expected):
+    expression = to_hcl(RESOURCES["aws_lambda_alias.live"]["description"])
+    described = evaluate(expression, known=NEWEST, **RELEASE, **values)
+    assert described == expected
+    assert len(described) <= 256, "Lambda refuses an alias description over 256 characters"
+
+
+def test_the_function_waits_for_every_policy_of_its_role():
+    policies = {
+        f"${{{name}}}"
+        for name, body in RESOURCES.items()
+        if name.startswith("aws_iam_role_policy.") and body["role"] == "${aws_iam_role.lambda.id}"
+    }
+    assert "${aws_iam_role_policy.send_traces}" in policies
+    assert set(RESOURCES["aws_lambda_function.service"]["depends_on"]) == policies
 
 
 def test_clients_reach_the_alias_never_latest():
