@@ -235,7 +235,6 @@ def evaluate(
 ) -> AliasChoice:
     """What main.tf's alias serves for these values, as ``terraform console`` evaluates it."""
     configuration, choice = lifted_configuration(main_tf.read_text())
-    work = _workdir(configuration)
     values = {
         "pinned_version": pinned_version,
         "canary_base_version": canary_base_version,
@@ -244,25 +243,13 @@ def evaluate(
         **other_variables,
     }
     declared = set(re.findall(r'^variable "([\w-]+)"', configuration, re.MULTILINE))
-    argv = [terraform_binary(), "console"]
-    for name in sorted(declared & set(values)):
-        value = values[name]
-        argv += ["-var", f"{name}={value if isinstance(value, str) else json.dumps(value)}"]
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(work),
-        "CHECKPOINT_DISABLE": "1",
-        "TF_IN_AUTOMATION": "1",
-        "TF_CLI_CONFIG_FILE": os.devnull,
-        "TF_INPUT": "0",
-    }
-    result = subprocess.run(argv, input=choice + "\n", cwd=work, env=env, capture_output=True, text=True, timeout=60)
-    if result.returncode != 0 or not result.stdout.strip():
+    result = _console(configuration, {name: values[name] for name in declared & set(values)}, choice)
+    if _failed(result):
         raise EvaluationError(
             f"terraform console refused or failed ({result.returncode}) for {values}:\n"
             f"{_plain(result.stderr)[:2000]}{_plain(result.stdout)[:1000]}"
         )
-    answer = json.loads(json.loads(result.stdout.strip()))
+    answer = json.loads(json.loads(_value(result)))
     blocks = answer["routing_config"]
     if len(blocks) > 1:
         raise EvaluationError(f"more than one routing_config block: {blocks}")
@@ -272,3 +259,48 @@ def evaluate(
 
 def _plain(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def _failed(result: subprocess.CompletedProcess) -> bool:
+    """terraform console exits 0 after some errors (a failed validation among them), printing
+    the error on stderr and a warning before the value: an error printed is a failure."""
+    return result.returncode != 0 or "Error:" in _plain(result.stderr) or not _value(result)
+
+
+def _value(result: subprocess.CompletedProcess) -> str:
+    """The value console printed: its last line (any warning box comes first)."""
+    lines = [line for line in _plain(result.stdout).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+# ---------------------------------------------------------------------------- one variable's validation
+
+
+def _console(configuration: str, variables: dict, expression: str) -> subprocess.CompletedProcess:
+    work = _workdir(configuration)
+    argv = [terraform_binary(), "console"]
+    for name, value in sorted(variables.items()):
+        argv += ["-var", f"{name}={value if isinstance(value, str) else json.dumps(value)}"]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work),
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        "TF_CLI_CONFIG_FILE": os.devnull,
+        "TF_INPUT": "0",
+    }
+    return subprocess.run(argv, input=expression + "\n", cwd=work, env=env, capture_output=True, text=True, timeout=60)
+
+
+def variable_accepts(name: str, value, main_tf: Path = MAIN_TF) -> bool:
+    """Whether main.tf's ``variable "name"`` block, as written (type and validation blocks),
+    takes ``value``, as Terraform decides it. A value that is no HCL literal of the type, or a
+    validation that fails, is a refusal; any other failure is an error."""
+    configuration = f'variable "{name}" {{{_block(main_tf.read_text(), "variable", name)}}}\n'
+    result = _console(configuration, {name: value}, f"var.{name}")
+    if not _failed(result):
+        return True
+    errors = _plain(result.stderr)
+    if "Invalid value for variable" in errors or "Invalid value for input variable" in errors:
+        return False
+    raise EvaluationError(f"terraform console failed ({result.returncode}) for {name} = {value!r}:\n{errors[:2000]}")

@@ -23,6 +23,7 @@ from aws_lambda_operator.terraform import (
 from src.config import PROJECT_ROOT
 from tests.commands import run_python
 from tests.lambda_harness import bentoctl, install_operator
+from tests.terraform_eval import variable_accepts
 from tests.terraform_files import (
     PLAIN,
     committed_tfvars,
@@ -77,18 +78,40 @@ def test_main_tf_parses_and_declares_every_tfvars_value_typed_and_described():
 
 def test_main_tf_declares_each_spec_key_as_the_operators_schema_says():
     """The spec's variables are rendered from operator_config.py, their one home: the same
-    default, description and limits (every allowed value, both bounds)."""
+    default and description."""
     schema, variables = operator_schema(), terraform_variables()
     for name in PASSED_THROUGH:
         rule, variable = schema[name], variables[name]
         assert variable["default"] == rule["default"], name
         assert variable["description"] == rule["help_message"], name
-        condition = str(variable.get("validation", [{}])[0].get("condition", ""))
-        for bound in ("min", "max"):
-            if bound in rule:
-                assert f"{'>=' if bound == 'min' else '<='} {rule[bound]:g}" in condition, (name, condition)
-        if "allowed" in rule:
-            assert all(str(value) in condition for value in rule["allowed"]), (name, condition)
+
+
+def limit_cases(rule: dict) -> list[tuple[object, bool]]:
+    """(value, accepted?) at and just beyond each bound, every allowed value and one that is not."""
+    step = 1 if rule["type"] == "integer" else 0.5
+    cases = [(rule["default"], True)]
+    if "min" in rule:
+        cases += [(rule["min"], True), (rule["min"] - step, False)]
+    if "max" in rule:
+        cases += [(rule["max"], True), (rule["max"] + step, False)]
+    if rule["type"] == "integer" and ("min" in rule or "max" in rule):
+        cases.append((rule.get("min", rule.get("max")) + 0.5, False))  # whole numbers only
+    if "allowed" in rule:
+        cases += [(value, True) for value in rule["allowed"]]
+        if rule["type"] == "integer":
+            cases.append((next(n for n in range(1, 10_000) if n not in rule["allowed"]), False))
+        else:
+            cases.append((f"not-{rule['allowed'][0]}", False))
+    return cases
+
+
+@pytest.mark.parametrize("name", [n for n in PASSED_THROUGH if {"min", "max", "allowed"} & set(operator_schema()[n])])
+def test_main_tf_validates_each_spec_key_within_the_schemas_limits(name):
+    """Evaluated, not read: each variable block as main.tf writes it, given values at and past
+    the schema's bounds and in and out of its allowed list, by Terraform itself
+    (tests/terraform_eval.py). A text search would find 1 in 14 and >= 1 in >= 10."""
+    verdicts = {value: variable_accepts(name, value) for value, _ in limit_cases(operator_schema()[name])}
+    assert verdicts == {value: accepted for value, accepted in limit_cases(operator_schema()[name])}, name
 
 
 def test_a_change_in_the_schema_is_a_change_in_main_tf():
@@ -238,9 +261,9 @@ def test_a_capped_or_authenticated_or_explicitly_uncapped_url_is_accepted(spec):
     assert "deployment_name" in tfvars_text("svc", spec)
 
 
-def test_main_tf_refuses_a_reserved_concurrency_of_zero():
-    condition = terraform_variables()["reserved_concurrency"]["validation"][0]["condition"]
-    assert "!contains([0], var.reserved_concurrency)" in condition
+@pytest.mark.parametrize(("value", "accepted"), [(0, False), (-1, True), (1, True), (100, True), (-2, False)])
+def test_main_tf_refuses_a_reserved_concurrency_of_zero(value, accepted):
+    assert variable_accepts("reserved_concurrency", value) is accepted
 
 
 def test_jwt_without_issuer_is_refused():
