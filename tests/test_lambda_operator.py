@@ -66,6 +66,7 @@ def test_generate_reproduces_the_committed_main_tf_and_tfvars(bentoctl_home, tmp
         )
 
 
+@pytest.mark.unit
 def test_main_tf_parses_and_declares_every_tfvars_value_typed_and_described():
     variables = terraform_variables()
     values = committed_tfvars()
@@ -76,6 +77,7 @@ def test_main_tf_parses_and_declares_every_tfvars_value_typed_and_described():
         assert "validation" in variables[name], name
 
 
+@pytest.mark.unit
 def test_main_tf_declares_each_spec_key_as_the_operators_schema_says():
     """The spec's variables are rendered from operator_config.py, their one home: the same
     default and description."""
@@ -114,6 +116,7 @@ def test_main_tf_validates_each_spec_key_within_the_schemas_limits(name):
     assert verdicts == {value: accepted for value, accepted in limit_cases(operator_schema()[name])}, name
 
 
+@pytest.mark.unit
 def test_a_change_in_the_schema_is_a_change_in_main_tf():
     schema = copy.deepcopy(operator_schema())
     schema["memory_size"]["default"] = 2048
@@ -138,6 +141,7 @@ def test_make_generate_carries_a_memory_change_to_tfvars(tmp_path):
     assert (tmp_path / "main.tf").read_text() == (PROJECT_ROOT / "main.tf").read_text()
 
 
+@pytest.mark.unit
 def test_main_tf_has_the_resources_a_careful_team_expects():
     main = parsed(PROJECT_ROOT / "main.tf")
     resources = terraform_resources()
@@ -160,6 +164,7 @@ def test_main_tf_has_the_resources_a_careful_team_expects():
     assert "endpoint" in outputs
 
 
+@pytest.mark.unit
 def test_role_may_only_write_its_own_logs():
     main = parsed(PROJECT_ROOT / "main.tf")
     documents = {
@@ -198,6 +203,7 @@ def test_out_of_range_spec_values_are_refused(bentoctl_home, tmp_path, key, valu
     assert result.returncode == 0
 
 
+@pytest.mark.unit
 def test_env_and_image_tag_reach_tfvars_and_the_deployed_file_with_their_types(tmp_path):
     spec = {
         "region": "eu-west-1",
@@ -223,6 +229,7 @@ def test_env_and_image_tag_reach_tfvars_and_the_deployed_file_with_their_types(t
     assert json.loads((tmp_path / DEPLOYED_FILE).read_text()) == deployed, "a settings change keeps the image"
 
 
+@pytest.mark.unit
 def test_a_tfvars_of_the_older_layout_moves_its_deployed_values_to_the_deployed_file(tmp_path):
     (tmp_path / "bentoctl.tfvars").write_text(
         'deployment_name = "svc"\nimage_repository = "123456789012.dkr.ecr.us-east-1.amazonaws.com/svc"\n'
@@ -234,6 +241,7 @@ def test_a_tfvars_of_the_older_layout_moves_its_deployed_values_to_the_deployed_
     assert "image_version" not in hcl2.loads((tmp_path / "bentoctl.tfvars").read_text(), serialization_options=PLAIN)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "name, spec, message",
     [
@@ -248,6 +256,7 @@ def test_specs_aws_would_refuse_or_that_run_unbounded_are_refused(name, spec, me
         tfvars_text(name, spec)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "spec",
     [
@@ -266,11 +275,13 @@ def test_main_tf_refuses_a_reserved_concurrency_of_zero(value, accepted):
     assert variable_accepts("reserved_concurrency", value) is accepted
 
 
+@pytest.mark.unit
 def test_jwt_without_issuer_is_refused():
     with pytest.raises(SpecError, match="jwt_issuer"):
         tfvars_text("svc", {"auth": "jwt", "jwt_issuer": "", "jwt_audience": []})
 
 
+@pytest.mark.unit
 def test_values_that_look_like_templates_are_escaped_for_terraform():
     """Terraform reads ${ and %{ in a quoted string as template sequences (and rejects these)."""
     text = tfvars_text(
@@ -283,6 +294,7 @@ def test_values_that_look_like_templates_are_escaped_for_terraform():
     assert '"hi $${name} %%{if x}"' in text and '"https://issuer/$${tenant}"' in text
 
 
+@pytest.mark.unit
 def test_repository_name_is_everything_after_the_registry_host():
     """ECR repositories may be namespaced (team/xgb); the data source needs the whole name."""
     import re
@@ -304,12 +316,14 @@ def test_repository_name_is_everything_after_the_registry_host():
     assert data["service"]["name"] == "${local.repository_name}"
 
 
+@pytest.mark.unit
 def test_endpoint_output_has_no_trailing_slash():
     outputs = {name: body for block in parsed(PROJECT_ROOT / "main.tf")["output"] for name, body in block.items()}
     assert outputs["endpoint"]["value"].startswith("${trimsuffix(")
     assert outputs["endpoint"]["value"].endswith(', "/")}')
 
 
+@pytest.mark.unit
 def test_cors_allows_the_sigv4_headers_when_auth_is_iam():
     block = locals_block()
     assert 'var.auth == "iam" ? local.sigv4_headers' in block["cors_headers"]
@@ -318,6 +332,7 @@ def test_cors_allows_the_sigv4_headers_when_auth_is_iam():
     assert "local.cors_headers" in str(api["dynamic"])
 
 
+@pytest.mark.unit
 def test_the_service_times_out_a_second_before_lambda_does():
     """The function's environment sets the service's request timeout from the function's; the
     user's own env comes last, so it may override it."""
@@ -328,6 +343,7 @@ def test_the_service_times_out_a_second_before_lambda_does():
     assert function["environment"] == [{"variables": "${local.function_env}"}]
 
 
+@pytest.mark.unit
 def test_the_readmes_settings_table_gives_the_schemas_defaults():
     """README.md's table of settings restates the defaults for readers; it must say what
     operator_config.py says."""
