@@ -10,6 +10,8 @@ from moto import mock_aws
 from aws_lambda_operator import create_repository, delete_repository
 from aws_lambda_operator.ecr import DEPLOYED_PREFIX, KEEP_IMAGES, RepositoryInUse
 
+pytestmark = pytest.mark.unit  # moto's mock in process: no server, no network
+
 SPEC = {"region": "eu-west-1"}
 
 

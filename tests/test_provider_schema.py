@@ -367,6 +367,7 @@ def test_schema_is_the_pinned_provider_version(aws_schema):
     assert len(aws_schema.resources) > 1500 and len(aws_schema.data_sources) > 600
 
 
+@pytest.mark.unit
 def test_a_schema_in_terraform_providers_schema_layout_is_checked_alike():
     document = {
         "format_version": "1.0",
@@ -427,6 +428,7 @@ moved {
 ################################################################################
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("constraint", "version", "admitted"),
     [
@@ -448,11 +450,13 @@ def test_version_constraints_follow_terraform(constraint, version, admitted):
     assert version_admits(constraint, version) is admitted
 
 
+@pytest.mark.unit
 def test_a_version_constraint_that_is_not_one_is_refused():
     with pytest.raises(ValueError, match="not a version constraint"):
         version_admits(">= six", "6.0.0")
 
 
+@pytest.mark.unit
 def test_a_cached_package_with_the_wrong_bytes_is_refused(tmp_path):
     pin = load_pin()
     (tmp_path / tarball_name(pin)).write_bytes(b"not the pinned package")
