@@ -595,10 +595,64 @@ resource "aws_lambda_permission" "url_public_invoke" {
 # Alarms, notifications and the dashboard
 ################################################################################
 
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  # The alarm topic's key. CloudWatch cannot use the AWS-managed key alias/aws/sns, so alarms
+  # published to a topic encrypted with it are dropped; this key lets CloudWatch use it, for this
+  # deployment's alarms in this account only. The account keeps full control through IAM, so the
+  # key never becomes unmanageable.
+  alarm_key_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersTheKey"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchAlarmsPublishToTheTopic"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:${var.deployment_name}-*" }
+        }
+      },
+    ]
+  })
+}
+
+resource "aws_kms_key" "alarms" {
+  count                   = var.alarm_email == "" ? 0 : 1
+  description             = "Encrypts the ${var.deployment_name} alarm topic; CloudWatch may use it for this deployment's alarms."
+  enable_key_rotation     = true
+  deletion_window_in_days = 7
+  policy                  = local.alarm_key_policy
+  # The deployer's policy reaches the key through this tag (its id is known only once created).
+  tags = { deployment = var.deployment_name }
+}
+
+resource "aws_kms_alias" "alarms" {
+  count         = var.alarm_email == "" ? 0 : 1
+  name          = "alias/${var.deployment_name}-alarms"
+  target_key_id = aws_kms_key.alarms[0].key_id
+}
+
+# The topic's default access policy lets this account's services publish, CloudWatch alarms
+# included, so it needs no policy of its own; the key was what stopped them.
 resource "aws_sns_topic" "alarms" {
   count             = var.alarm_email == "" ? 0 : 1
   name              = "${var.deployment_name}-alarms"
-  kms_master_key_id = "alias/aws/sns"
+  kms_master_key_id = aws_kms_key.alarms[0].arn
 }
 
 resource "aws_sns_topic_subscription" "alarm_email" {

@@ -101,7 +101,8 @@ def test_every_statement_is_explained_and_every_action_is_used_by_something():
     assert sorted(explained) == sorted(sids)
     used = {
         action
-        for actions in doc_table("## Terraform resource types and the actions they use").values()
+        for heading in ("## Terraform resource types and the actions they use", "## Terraform's state in S3")
+        for actions in doc_table(heading).values()
         for action in actions
     } | called_operations()
     documented_elsewhere = {
@@ -134,11 +135,48 @@ def test_every_statement_is_explained_and_every_action_is_used_by_something():
     assert documented_elsewhere <= allowed_actions(), "the list above names actions the policy no longer has"
 
 
+NAME = yaml.safe_load((PROJECT_ROOT / "deployment_config.yaml").read_text())["name"]
+
+
+def statement(sid: str) -> dict:
+    return next(s for s in POLICY["Statement"] if s["Sid"] == sid)
+
+
+def resources_of(sid: str) -> list[str]:
+    found = statement(sid)["Resource"]
+    return found if isinstance(found, list) else [found]
+
+
+def actions_of(sid: str) -> set[str]:
+    found = statement(sid)["Action"]
+    return {found} if isinstance(found, str) else set(found)
+
+
 @pytest.mark.parametrize(
-    "sid", ["EcrRepositoryAndPush", "LambdaFunction", "FunctionRole", "Alarms", "Dashboard", "AlarmTopic"]
+    "sid",
+    ["EcrRepositoryAndPush", "LambdaFunction", "FunctionRole", "Alarms", "Dashboard", "AlarmTopic", "AlarmKeyAlias"],
 )
 def test_statements_are_scoped_to_this_deployments_names(sid):
-    name = yaml.safe_load((PROJECT_ROOT / "deployment_config.yaml").read_text())["name"]
-    statement = next(s for s in POLICY["Statement"] if s["Sid"] == sid)
-    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-    assert all(name in resource for resource in resources), resources
+    resources = resources_of(sid)
+    assert all(NAME in resource for resource in resources), resources
+
+
+@pytest.mark.parametrize("sid, key", [("AlarmKeyCreate", "aws:RequestTag"), ("AlarmKey", "aws:ResourceTag")])
+def test_the_alarm_key_is_reached_through_this_deployments_tag(sid, key):
+    """A KMS key's id is random, so its statements require the tag main.tf gives the key."""
+    tags = parsed(PROJECT_ROOT / "main.tf")["resource"]
+    [key_tags] = [named["alarms"]["tags"] for block in tags for kind, named in block.items() if kind == "aws_kms_key"]
+    assert key_tags == {"deployment": "${var.deployment_name}"}
+    assert statement(sid)["Condition"] == {"StringEquals": {f"{key}/deployment": NAME}}
+
+
+def test_the_state_statements_name_the_state_and_its_lock_only():
+    from aws_lambda_operator.terraform import state_key
+
+    bucket = "arn:aws:s3:::YOUR-STATE-BUCKET"
+    assert "`YOUR-STATE-BUCKET`" in DOC
+    assert resources_of("StateBucketList") == [bucket] and actions_of("StateBucketList") == {"s3:ListBucket"}
+    assert resources_of("StateObject") == [f"{bucket}/{state_key(NAME)}"]
+    assert actions_of("StateObject") == {"s3:GetObject", "s3:PutObject"}
+    assert resources_of("StateLock") == [f"{bucket}/{state_key(NAME)}.tflock"]
+    assert actions_of("StateLock") == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
