@@ -163,6 +163,7 @@ def test_a_failing_request_keeps_its_traceback_at_error(tmp_path):
 # ---------------------------------------------------------------------------- what BentoML must keep doing
 
 
+@pytest.mark.unit
 def test_bentoml_still_logs_endpoint_exceptions_where_quiet_refusals_looks():
     """src/server_settings.py filters BentoML's ``log_exception``: the HTTP app's module logger,
     one ERROR record with ``exc_info`` per exception an endpoint raises (that BentoML still calls
@@ -241,6 +242,7 @@ async def answer_200(scope, receive, send):
     await send({"type": "http.response.body", "body": b"[1, 0, 1]"})
 
 
+@pytest.mark.unit
 def test_header_is_added_even_with_the_log_off():
     sent, lines, _ = run_middleware(answer_200, log=False)
     assert (b"x-model-version", b"xgb_model:abc123") in sent[0]["headers"]
@@ -248,6 +250,7 @@ def test_header_is_added_even_with_the_log_off():
     assert lines == []
 
 
+@pytest.mark.unit
 def test_lambda_ids_come_from_the_invocation_and_the_api():
     class Context:
         aws_request_id = "8f507cfc-xmpl-4697-b07a-ac58fc914c95"
@@ -258,6 +261,7 @@ def test_lambda_ids_come_from_the_invocation_and_the_api():
     assert line["rows"] == 3 and line["status"] == 200
 
 
+@pytest.mark.unit
 def test_an_exception_through_the_middleware_is_logged_as_500_and_raised():
     async def fail(scope, receive, send):
         raise RuntimeError("boom")
@@ -279,7 +283,7 @@ def lambda_events() -> list[dict]:
 
 
 @pytest.mark.parametrize("log_format", ["JSON", "Text"])
-def test_lambda_logs_one_line_per_request_with_its_ids(task_dir, trained, log_format):
+def test_lambda_logs_one_line_per_request_with_its_ids(task_dir, trained, log_format, tmp_path):
     """The image's entry command (`python -m awslambdaric lambda_app.handler`) from the read-only
     code directory as an unprivileged user, with AWS_LAMBDA_LOG_FORMAT as Lambda sets it."""
     api = FakeRuntimeApi(lambda_events())
@@ -291,21 +295,25 @@ def test_lambda_logs_one_line_per_request_with_its_ids(task_dir, trained, log_fo
         "AWS_LAMBDA_LOG_FORMAT": log_format,
     }
     command = [sys.executable, "-m", "awslambdaric", "lambda_app.handler"]
-    process = subprocess.Popen(
-        read_only_prefix(task_dir) + command,
-        cwd=task_dir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    log = tmp_path / "awslambdaric.log"
+    with open(log, "wb") as stdout:
+        process = subprocess.Popen(
+            read_only_prefix(task_dir) + command,
+            cwd=task_dir,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
     try:
         finished = api.done.wait(timeout=120)
-        time.sleep(0.5)  # the last line follows the last answer
+        # The last line follows the last answer: wait for it, not for a fixed time.
+        new_output(log, 0, lambda text: len(request_lines(text)) >= len(CASES), timeout=30)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
-        output = process.communicate()[0].decode(errors="replace")
+        process.communicate()
         api.close()
+    output = log.read_bytes().decode(errors="replace")
     assert finished and not api.errors, (api.errors, output[-3000:])
     lines = request_lines(output)
     assert len(lines) == len(CASES), output[-4000:]
