@@ -173,7 +173,9 @@ def test_one_container_answers_until_it_times_out_or_crashes_then_a_new_one_star
         started = time.monotonic()
         with pytest.raises(FunctionError, match="Task timed out after 1.5 seconds"):
             function.invoke({"action": "sleep", "seconds": 30})
-        assert time.monotonic() - started < 10
+        waited = time.monotonic() - started
+        # Ended at its 1.5 s timeout, not after the 30 s the event asks for; generous for a busy runner.
+        assert waited < 20, f"the timed-out call took {waited:.1f} s: the function was not stopped at its timeout"
         after_timeout = function.invoke({})["body"].split()[0]
         assert after_timeout != first[0]  # a new cold start
         with pytest.raises(FunctionError, match="exited"):
