@@ -3,15 +3,19 @@ changes any of it fails here, by name, before the behaviour built on it breaks e
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
+import logging
 import re
+import sys
 
 import bentoml
 import pytest
 
 from src import bentoml_adapter
 from src.config import PROJECT_ROOT
+from tests import source_facts
 
 pytestmark = pytest.mark.unit
 
@@ -42,26 +46,58 @@ def test_the_api_server_settings_the_adapter_sets_exist():
 def test_the_http_app_adds_the_tracing_middleware_in_a_property():
     factory = bentoml_adapter.http_app_module().HTTPAppFactory
     assert isinstance(factory.__dict__["middlewares"], property)
-    source = inspect.getsource(factory.__dict__["middlewares"].fget)
-    assert "Middleware(\n                OpenTelemetryMiddleware," in source
-    assert "excluded_urls=BentoMLContainer.tracing_excluded_urls.get()" in source
+    body = source_facts.tree(factory.__dict__["middlewares"].fget)
+    tracing = [
+        c
+        for c in source_facts.calls(body, "Middleware")
+        if c.args and ast.unparse(c.args[0]) == "OpenTelemetryMiddleware"
+    ]
+    assert len(tracing) == 1, "the property no longer adds OpenTelemetryMiddleware once"
+    assert source_facts.keywords(tracing[0])["excluded_urls"] == "BentoMLContainer.tracing_excluded_urls.get()"
 
 
 def test_the_http_app_logs_endpoint_errors_on_its_module_logger():
     http_app = bentoml_adapter.http_app_module()
-    endpoint = inspect.getsource(http_app.HTTPAppFactory._create_api_endpoint)
-    handled = endpoint[endpoint.index("except BentoMLException") :]
-    assert handled.split("\n", 2)[1].strip() == "log_exception(request, sys.exc_info())"
-    assert "logger.error(" in inspect.getsource(http_app.log_exception)
+    endpoint = source_facts.tree(http_app.HTTPAppFactory._create_api_endpoint)
+    handled = source_facts.handlers(endpoint, "BentoMLException")
+    assert handled, "the endpoint no longer catches BentoMLException"
+    assert source_facts.source_of(handled[0].body[0]) == "log_exception(request, sys.exc_info())"
+    assert list(inspect.signature(http_app.log_exception).parameters) == ["request", "exc_info"]
+
+    class Request:  # what log_exception reads of a request
+        method = "POST"
+
+        class url:
+            path = "/classify"
+
+    records = []
+    capture = logging.Handler()
+    capture.emit = records.append
+    http_app.logger.addHandler(capture)
+    try:
+        try:
+            raise RuntimeError("probe")
+        except RuntimeError:
+            http_app.log_exception(Request(), sys.exc_info())
+    finally:
+        http_app.logger.removeHandler(capture)
+    assert [(r.levelno, r.exc_info[0]) for r in records] == [(logging.ERROR, RuntimeError)]
 
 
 def test_models_get_is_an_alias_lookup_then_the_store():
     import bentoml.models
 
-    source = inspect.getsource(bentoml.models.get)
-    assert '_model_store: "ModelStore" = Provide[BentoMLContainer.model_store]' in source
-    assert "model_aliases: t.Dict[str, str] = Provide[BentoMLContainer.model_aliases]" in source
-    assert re.search(r"tag = model_aliases\[tag\]\s+return _model_store\.get\(tag\)", source)
+    parameters = inspect.signature(bentoml.models.get).parameters
+    assert list(parameters) == ["tag", "_model_store", "model_aliases"]
+    container = bentoml_adapter._container()  # the providers stored_model reads, the same objects
+    assert parameters["_model_store"].default is container.model_store
+    assert parameters["model_aliases"].default is container.model_aliases
+    (function,) = source_facts.functions(source_facts.tree(bentoml.models.get), "get")
+    statements = [source_facts.source_of(s) for s in function.body if not isinstance(s, ast.Expr)]
+    assert statements == [
+        "if isinstance(tag, str) and tag in model_aliases:\n    tag = model_aliases[tag]",
+        "return _model_store.get(tag)",
+    ]
 
 
 def test_serving_names_the_api_socket_and_the_worker_module():

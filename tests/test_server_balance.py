@@ -5,10 +5,9 @@ new pinned version that breaks the arrangement fails here, loudly, not as a slow
 
 from __future__ import annotations
 
+import ast
 import http.client
-import inspect
 import json
-import re
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 
 from src import bentoml_adapter
 from src.config import PROJECT_ROOT
+from tests import source_facts
 from tests.commands import base_env, serve
 from tests.sample_requests import ROW
 
@@ -31,28 +31,48 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO
 # ---------------------------------------------------------------------------- what the arrangement relies on
 
 
+@pytest.mark.unit
 def test_the_serve_command_loads_the_service_before_the_arbiter_makes_its_sockets():
     """The parent's patch is put in place by the service's import (tune_bentoml_server), so the
     import must come first, and the CLI module must be loaded then (that is how it is detected)."""
     import bentoml_cli.serve
     from bentoml import serving
 
-    command = inspect.getsource(bentoml_cli.serve)
-    assert re.search(r"svc = load\(bento_identifier=bento", command), "the serve command no longer loads first"
-    assert command.index("svc = load(") < command.index("serve_http_production(")
-    production = inspect.getsource(serving.serve_http_production)
-    assert production.index("svc = load(") < production.index("circus_socket_map[API_SERVER_NAME] = CircusSocket(")
-    assert re.search(r"CircusSocket\(\s*name=API_SERVER_NAME,\s*host=host,\s*port=port,", production)
-    assert re.search(
-        r'SCRIPT_API_SERVER,\s*bento_identifier,\s*"--fd",\s*f"\$\(circus\.sockets\.\{API_SERVER_NAME\}\)"', production
-    ), "the workers no longer get the API socket as --fd"
-    assert 'name="api_server"' in production and "numprocesses=api_workers" in production
+    (command,) = source_facts.functions(source_facts.tree(bentoml_cli.serve), "serve")
+    load = source_facts.assigned(command, "svc", "load")
+    assert "bento_identifier" in source_facts.keywords(load), "the serve command no longer loads the service first"
+    production_calls = source_facts.calls(command, "serve_http_production")
+    assert production_calls and source_facts.position(load) < source_facts.position(production_calls[0])
+
+    production = source_facts.tree(serving.serve_http_production)
+    socket_made = source_facts.call(production, "CircusSocket")
+    assert source_facts.position(source_facts.assigned(production, "svc", "load")) < source_facts.position(socket_made)
+    made_with = source_facts.keywords(socket_made)
+    assert {k: made_with.get(k) for k in ("name", "host", "port")} == {
+        "name": "API_SERVER_NAME",
+        "host": "host",
+        "port": "port",
+    }, made_with
+    assert any(
+        n.value is socket_made
+        and [source_facts.source_of(t) for t in n.targets] == ["circus_socket_map[API_SERVER_NAME]"]
+        for n in ast.walk(production)
+        if isinstance(n, ast.Assign)
+    ), "the API socket is no longer circus_socket_map[API_SERVER_NAME]"
+    arguments = [[source_facts.source_of(e) for e in n.elts] for n in ast.walk(production) if isinstance(n, ast.List)]
+    wanted = ["SCRIPT_API_SERVER", "bento_identifier", "'--fd'", "f'$(circus.sockets.{API_SERVER_NAME})'"]
+    assert any(args[i : i + len(wanted)] == wanted for args in arguments for i in range(len(args))), (
+        "the workers no longer get the API socket as --fd"
+    )
+    watchers = [source_facts.keywords(c) for c in source_facts.calls(production, "create_watcher")]
+    assert any(w.get("name") == "'api_server'" and w.get("numprocesses") == "api_workers" for w in watchers), watchers
 
 
+@pytest.mark.unit
 def test_circus_binds_every_socket_through_bind_and_listen():
     from circus.sockets import CircusSocket, CircusSockets
 
-    assert "sock.bind_and_listen()" in inspect.getsource(CircusSockets.bind_and_listen_all)
+    assert source_facts.calls(source_facts.tree(CircusSockets.bind_and_listen_all), "sock.bind_and_listen")
     sock = CircusSocket(name="probe", host="127.0.0.1", port=0)
     try:
         for attribute in ("name", "host", "port", "is_unix", "interface", "blocking", "backlog"):
@@ -62,26 +82,35 @@ def test_circus_binds_every_socket_through_bind_and_listen():
         sock.close()
 
 
+@pytest.mark.unit
 def test_the_worker_wraps_its_descriptor_after_loading_the_service():
     """The worker's own socket takes the inherited descriptor's number during the service's
     import; the worker must only read that number afterwards."""
     from bentoml_cli.worker import http_api_server
 
-    main = inspect.getsource(http_api_server.main.callback)  # the click command's function
-    load, wrap, run = (
-        main.index(text) for text in ("svc = bentoml.load(", "sock = socket.socket(fileno=fd)", "run(sockets=[sock])")
-    )
-    assert load < wrap < run
+    main = source_facts.tree(http_api_server.main.callback)  # the click command's function
+    load = source_facts.assigned(main, "svc", "bentoml.load")
+    wrap = source_facts.assigned(main, "sock", "socket.socket")
+    assert source_facts.keywords(wrap) == {"fileno": "fd"}
+    runs = [c for c in source_facts.calls_ending(main, ".run") if "sockets" in source_facts.keywords(c)]
+    assert len(runs) == 1, "the worker no longer runs uvicorn on given sockets"
+    (run,) = runs
+    assert source_facts.keywords(run) == {"sockets": "[sock]"}
+    assert source_facts.position(load) < source_facts.position(wrap) < source_facts.position(run)
 
 
+@pytest.mark.unit
 def test_uvicorn_listens_on_the_socket_it_is_given():
     """The worker's socket is bound, not listening: uvicorn's start-up (through asyncio) listens."""
     import uvicorn
 
-    startup = inspect.getsource(uvicorn.Server.startup)
-    assert re.search(r"create_server\(\s*create_protocol, sock=sock,", startup), (
-        "uvicorn no longer serves a given socket"
-    )
+    startup = source_facts.tree(uvicorn.Server.startup)
+    served = [
+        source_facts.keywords(c)
+        for c in source_facts.calls(startup, "loop.create_server")
+        if c.args and ast.unparse(c.args[0]) == "create_protocol"
+    ]
+    assert any(k.get("sock") == "sock" for k in served), "uvicorn no longer serves a given socket"
     import asyncio
 
     async def serve_and_check() -> int:
