@@ -7,6 +7,9 @@ import logging
 import re
 import subprocess
 import sys
+import time
+
+import pytest
 
 from src import startup
 from src.config import PROJECT_ROOT
@@ -52,12 +55,14 @@ def test_only_the_known_warnings_are_hidden():
     assert startup.PYTHONWARNINGS_ENTRY in result.stdout.strip().split(",")  # for the processes it starts
 
 
+@pytest.mark.unit
 def test_make_serve_exports_the_same_filter():
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     assert f"KNOWN_WARNINGS := {startup.PYTHONWARNINGS_ENTRY}\n" in makefile
     assert re.search(r"^serve lambda-local: export PYTHONWARNINGS := .*\$\(KNOWN_WARNINGS\)", makefile, re.M)
 
 
+@pytest.mark.unit
 def test_bentomls_start_line_becomes_the_banner():
     bentomls = 'Starting production %s BentoServer from "%s" listening on %s://%s:%d (Press CTRL+C to quit)'
     record = logging.LogRecord(
@@ -81,7 +86,10 @@ def test_bentomls_start_line_becomes_the_banner():
 def test_bentoml_serve_starts_clean_and_says_where(trained, tmp_path):
     server = serve(tmp_path, env={"XGB_MODEL_TAG": trained.tag, "PYTHONWARNINGS": startup.PYTHONWARNINGS_ENTRY})
     try:
-        log = server.log.read_text()
+        # Ready (/readyz answered) need not mean the banner has reached the log file: wait for it.
+        deadline = time.monotonic() + 30
+        while "OpenAPI document:" not in (log := server.log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         server.stop()
     lines = log.splitlines()
