@@ -273,6 +273,11 @@ locals {
   # Health and documentation routes stay public so load balancers and people can reach them.
   protected_routes   = toset(["ANY /classify", "ANY /predict_proba"])
   authorization_type = { none = "NONE", iam = "AWS_IAM", jwt = "JWT" }[var.auth]
+  # A browser's CORS preflight (OPTIONS, sent without credentials) would match ANY and meet its
+  # authorizer. An OPTIONS route of the same path wins over ANY and needs no authorization, so
+  # API Gateway answers the preflight from cors_configuration; other methods still reach the
+  # service, which answers a wrong one with 405.
+  preflight_routes = length(var.cors_allow_origins) > 0 && var.auth != "none" ? toset([for route in local.protected_routes : replace(route, "/^ANY /", "OPTIONS ")]) : toset([])
   # The repository's name is everything after the registry host (it may hold slashes).
   repository_name = regex("^[^/]+/(.+)$", var.image_repository)[0]
   # The service's own request timeout ends a request a second before Lambda would kill it, so the
@@ -491,7 +496,7 @@ resource "aws_apigatewayv2_integration" "lambda" {
 
 resource "aws_apigatewayv2_route" "service" {
   #checkov:skip=CKV_AWS_309:Authorization is a choice (variable auth): a public model API is the default, as in the tutorial; iam and jwt are one setting away.
-  for_each           = local.use_api ? local.routes : toset([])
+  for_each           = local.use_api ? setunion(local.routes, local.preflight_routes) : toset([])
   api_id             = aws_apigatewayv2_api.service[0].id
   route_key          = each.value
   target             = "integrations/${aws_apigatewayv2_integration.lambda[0].id}"

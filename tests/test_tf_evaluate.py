@@ -11,6 +11,7 @@ value given for it in ``known``, so an answer that uses one shows where it came 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -86,11 +87,24 @@ def to_hcl(value) -> str:
     raise EvaluationError(f"cannot write {value!r} as HCL")
 
 
+@functools.cache
+def _parsed_text(text: str) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".tf") as handle:
+        handle.write(text)
+        handle.flush()
+        return parsed(Path(handle.name))
+
+
+def document(main_tf: Path = MAIN_TF) -> dict:
+    """main.tf as python-hcl2 parses it, parsed once per content."""
+    return _parsed_text(main_tf.read_text())
+
+
 def configuration(expression: str, main_tf: Path = MAIN_TF, known: dict | None = None) -> str:
     """The variables-and-locals configuration whose local ANSWER is ``expression``."""
-    document = parsed(main_tf)
-    locals_ = {key: value for block in document.get("locals", []) for key, value in block.items()}
-    declared = {name: body for block in document.get("variable", []) for name, body in block.items()}
+    document_ = document(main_tf)
+    locals_ = {key: value for block in document_.get("locals", []) for key, value in block.items()}
+    declared = {name: body for block in document_.get("variable", []) for name, body in block.items()}
     known = known or {}
 
     def placeholders(text: str) -> str:
