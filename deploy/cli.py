@@ -78,6 +78,9 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
     with step("prerequisites: Docker, Terraform, AWS"):
         print(f"    Docker engine {prerequisites.check_docker()}, Terraform {prerequisites.check_terraform()}")
         print(f"    AWS identity {prerequisites.check_aws(deployment.region)}, region {deployment.region}")
+        if (reserved := deployment.spec["reserved_concurrency"]) > 0:
+            allows = prerequisites.check_concurrency(deployment.region, deployment.name, reserved)
+            print(f"    reserved_concurrency {reserved}: {allows}")
     with step("bentoctl operator"):
         ensure_operator()
     with step("Bento"):
@@ -118,8 +121,12 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
             raise StepFailed("terraform output has no endpoint")
         print(f"    published version {newest}; live alias: {out.get('live_version')}")
     with step("first call: example rows to /classify"):
-        labels = endpoint.check(url)
-        print(f"    {url}/classify answered {labels}")
+        try:
+            print(f"    {endpoint.check(deployment, url, created=current is None)}")
+        except StepFailed as error:
+            if not (canary and newest != current):
+                raise
+            raise release.end_canary(deployment, current, f"the first call failed ({error})", error.hint) from None
     if canary and newest != current:
         bake_canary(deployment, current, newest, out.get("canary_alarms") or [], bake_seconds)
     print(
@@ -137,16 +144,21 @@ def bake_canary(deployment: Deployment, base: str, newest: str, alarms: list[str
     ):
         fired = release.bake(deployment, alarms, seconds)
         if fired:
-            release.write(deployment, pinned=base)
-            infrastructure.apply(deployment)
-            raise StepFailed(
-                f"alarms {fired} fired during the canary: rolled back to version {base}",
+            raise release.end_canary(
+                deployment,
+                base,
+                f"alarms {fired} fired during the canary",
                 f"read the logs (`aws logs tail /aws/lambda/{deployment.name} --since 30m`), fix, "
                 "then `make deploy` again",
             )
     with step(f"canary: promote version {newest} to all traffic"):
         release.write(deployment)
-        infrastructure.apply(deployment)
+        try:
+            infrastructure.apply(deployment)
+        except StepFailed as error:
+            raise release.end_canary(
+                deployment, base, f"the apply that promotes it failed ({error})", "`make deploy` again"
+            ) from None
 
 
 def generate(deployment: Deployment) -> None:
@@ -162,9 +174,11 @@ def rollback(deployment: Deployment, wanted: str | None) -> str:
         prerequisites.check_terraform()
         prerequisites.check_aws(deployment.region)
     with step("find the version to return to"):
-        current = release.live_version(deployment)
-        target = release.rollback_target(current, release.published_versions(deployment), wanted)
-        print(f"    live alias: version {current} → {target} ({release.description(deployment, target)})")
+        current, weights = release.live_routing(deployment)
+        versions = release.published_versions(deployment)
+        target = release.rollback_target(current, versions, wanted, canary=bool(weights))
+        shares = "".join(f", {share:.0%} on version {version} (a canary: ended)" for version, share in weights.items())
+        print(f"    live alias: version {current}{shares} → {target} ({release.description(deployment, target)})")
     with step(f"live alias to version {target}"):
         print(f"    switched in {release.point_alias(deployment, target):.1f} s; new requests get version {target}")
     with step("record it for Terraform (release.auto.tfvars.json) and apply"):

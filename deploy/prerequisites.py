@@ -78,3 +78,38 @@ def check_aws(region: str) -> str:
             "check `aws sts get-caller-identity`; renew the session or fix AWS_PROFILE",
         ) from None
     return identity["Arn"]
+
+
+# Lambda keeps this much of an account's concurrency unreserved, whatever its functions reserve.
+UNRESERVED_MINIMUM = 100
+
+
+def check_concurrency(region: str, function: str, wanted: int) -> str:
+    """That the account can reserve ``wanted`` executions for ``function`` (AWS refuses at apply
+    otherwise: on a new account with a quota of 10, any reservation); returns what it allows."""
+    client = boto3.client("lambda", region_name=region)
+    try:
+        limit = client.get_account_settings()["AccountLimit"]
+        try:
+            held = client.get_function_concurrency(FunctionName=function).get("ReservedConcurrentExecutions") or 0
+        except client.exceptions.ResourceNotFoundException:
+            held = 0
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        raise StepFailed(
+            f"cannot read the account's Lambda concurrency (GetAccountSettings): {error}",
+            "the deploying identity needs lambda:GetAccountSettings (deploy/deployer-policy.json)",
+        ) from None
+    total, unreserved = limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]
+    most = max(0, unreserved + held - UNRESERVED_MINIMUM)
+    allows = (
+        f"the account's concurrency limit is {total}, {unreserved} of it unreserved"
+        + (f" ({held} reserved by {function} now)" if held else "")
+        + f", and Lambda keeps {UNRESERVED_MINIMUM} unreserved: {function} may reserve at most {most}"
+    )
+    if wanted > most:
+        raise StepFailed(
+            f"reserved_concurrency {wanted} is more than this account allows: {allows}",
+            "set reserved_concurrency in deployment_config.yaml to -1 (no reservation) or at most "
+            f"{most}, or ask for a higher 'Concurrent executions' quota in Service Quotas",
+        )
+    return allows

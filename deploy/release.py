@@ -13,8 +13,10 @@ import json
 import time
 
 import boto3
+import botocore.exceptions
 
-from deploy.settings import ALIAS, Deployment
+from deploy import infrastructure
+from deploy.settings import ALIAS, VALUES_FILE, Deployment
 from deploy.steps import StepFailed
 
 RELEASE_FILE = "release.auto.tfvars.json"
@@ -30,13 +32,21 @@ def _lambda(deployment: Deployment):
     return boto3.client("lambda", region_name=deployment.region)
 
 
-def live_version(deployment: Deployment) -> str | None:
-    """The version the live alias serves now; None before the first deploy."""
+def live_routing(deployment: Deployment) -> tuple[str | None, dict[str, float]]:
+    """The live alias's primary version and its canary weights ({version: share}); (None, {})
+    before the first deploy."""
     client = _lambda(deployment)
     try:
-        return client.get_alias(FunctionName=deployment.name, Name=ALIAS)["FunctionVersion"]
+        alias = client.get_alias(FunctionName=deployment.name, Name=ALIAS)
     except client.exceptions.ResourceNotFoundException:
-        return None
+        return None, {}
+    return alias["FunctionVersion"], dict(alias.get("RoutingConfig", {}).get("AdditionalVersionWeights") or {})
+
+
+def live_version(deployment: Deployment) -> str | None:
+    """The version the live alias serves now (during a canary: all but the canary's share); None
+    before the first deploy."""
+    return live_routing(deployment)[0]
 
 
 def published_versions(deployment: Deployment) -> list[int]:
@@ -55,16 +65,19 @@ def description(deployment: Deployment, version: str) -> str:
     )
 
 
-def rollback_target(current: str | None, versions: list[int], wanted: str | None = None) -> str:
-    """The version to return to: ``wanted`` if it is published, else the one before ``current``."""
+def rollback_target(current: str | None, versions: list[int], wanted: str | None = None, canary: bool = False) -> str:
+    """The version to return to: ``wanted`` if it is published, else the one before ``current``;
+    during a ``canary`` ``current`` itself (the good base, which kept the rest of the traffic)."""
     if current is None:
         raise StepFailed("nothing is deployed: the live alias does not exist", "deploy first: `make deploy`")
     if wanted is not None:
-        if int(wanted) not in versions:
+        if not wanted.isdigit() or int(wanted) not in versions:
             raise StepFailed(f"version {wanted} is not published; published: {versions}")
-        if wanted == current:
+        if wanted == current and not canary:
             raise StepFailed(f"the live alias already serves version {wanted}")
         return wanted
+    if canary:
+        return current
     earlier = [v for v in versions if v < int(current)]
     if not earlier:
         raise StepFailed(f"version {current} is the first published version; there is none to go back to")
@@ -81,6 +94,26 @@ def point_alias(deployment: Deployment, version: str) -> float:
         RoutingConfig={"AdditionalVersionWeights": {}},
     )
     return time.monotonic() - started
+
+
+def end_canary(deployment: Deployment, base: str, cause: str, hint: str) -> StepFailed:
+    """Stop a canary that failed with ``cause``: the alias back on ``base`` with one UpdateAlias
+    (effective at once), the release file pinned to it, then Terraform reconciled. Returns the
+    failure to raise, which says where the alias is even if a step of this failed."""
+    try:
+        moved = f"the live alias moved back to version {base} in {point_alias(deployment, base):.1f} s"
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        moved = f"UpdateAlias failed ({error}), so only Terraform moves the live alias"
+    write(deployment, pinned=base)
+    try:
+        infrastructure.apply(deployment)
+    except StepFailed as error:
+        return StepFailed(
+            f"{cause}; {moved} and {RELEASE_FILE} pins version {base}, but the terraform apply that "
+            f"records it failed: {error}",
+            f"run `terraform apply -var-file={VALUES_FILE}` (it keeps version {base}); then {hint}",
+        )
+    return StepFailed(f"{cause}: rolled back to version {base} ({moved}; Terraform recorded it)", hint)
 
 
 def firing(deployment: Deployment, alarm_names: list[str]) -> list[str]:
