@@ -59,12 +59,14 @@ def test_every_skip_is_justified(path, framework):
 @pytest.mark.unit
 def test_the_base_image_is_a_build_argument_defaulting_to_this_python():
     """CKV_DOCKER_7 is skipped because checkov cannot see through the argument: this checks what
-    it would have, that the default names a version (of the Python the project runs), not latest."""
+    it would have, that the default names a version (of the Python the project runs), not latest,
+    from Docker Hub or ECR Public's copy, optionally with a digest."""
     instructions = dockerfile_instructions(DOCKERFILE)
     assert [keyword for keyword, _ in instructions[:2]] == ["ARG", "FROM"]
     name, _, default = instructions[0][1].partition("=")
     assert name == "BASE_IMAGE" and instructions[1][1] == "${BASE_IMAGE}"
     image, _, digest = default.partition("@")
     repository, _, tag = image.partition(":")
-    assert repository == "python" and tag.startswith(f"{sys.version_info.major}.{sys.version_info.minor}-slim")
+    assert repository in ("python", "docker.io/library/python", "public.ecr.aws/docker/library/python"), repository
+    assert tag.startswith(f"{sys.version_info.major}.{sys.version_info.minor}-slim"), tag
     assert not digest or re.fullmatch(r"sha256:[0-9a-f]{64}", digest), digest
