@@ -93,6 +93,10 @@ def point_alias(found: dict, newest: str) -> tuple[str, dict]:
         functions.create_alias(
             FunctionName=found["deployment_name"], Name=ALIAS, FunctionVersion=live, RoutingConfig=routing
         )
+    # Every point in order, so a test can see the alias during a canary, not only after it.
+    points = load("alias-points.json", [])
+    point = {"newest": str(newest), "live": live, "weights": routing["AdditionalVersionWeights"]}
+    save("alias-points.json", [*points, point])
     return live, routing
 
 
