@@ -5,8 +5,10 @@ container) this module imports the service that bento.yaml names (``BENTO_SERVIC
 the image by the operator) from the read-only code directory and runs its ASGI start-up once, as
 `bentoml serve` does (runners loaded, start-up hooks run); each event then goes through Mangum to
 the service's ASGI app, so the function answers as `bentoml serve` does. Nothing is written
-outside /tmp. A named stage's ``/<stage>`` prefix is removed before routing, and an event that is
-not an HTTP event (the console's test button) gets an explanation.
+outside /tmp. A named stage's ``/<stage>`` prefix is removed before routing, an event that is
+not an HTTP event (the console's test button) gets an explanation, and a browser's CORS preflight
+that API Gateway forwards (main.tf's unauthenticated OPTIONS routes) gets an empty 204, to which
+API Gateway adds the CORS headers it is configured with.
 
 The garbage collector is paused during the cold start, which builds hundreds of thousands of
 objects that live as long as the process; they are then frozen (left out of later collections).
@@ -73,7 +75,22 @@ def _without_stage(event: dict) -> dict:
     return {**event, "rawPath": stripped, "requestContext": {**context, "http": http}}
 
 
+def _is_preflight(event: dict) -> bool:
+    """OPTIONS with Origin and Access-Control-Request-Method: what a browser sends before a CORS call."""
+    if event.get("version") == "2.0":
+        method = event.get("requestContext", {}).get("http", {}).get("method", "")
+    else:
+        method = event.get("httpMethod", "")
+    headers = {str(name).lower() for name in (event.get("headers") or {})}
+    return method.upper() == "OPTIONS" and {"origin", "access-control-request-method"} <= headers
+
+
+PREFLIGHT_ANSWER = {"statusCode": 204, "headers": {}, "body": "", "isBase64Encoded": False}
+
+
 def handler(event, context):
     if not _is_http_event(event):
         return {"statusCode": 400, "headers": {"content-type": "text/plain"}, "body": NOT_HTTP}
+    if _is_preflight(event):
+        return PREFLIGHT_ANSWER
     return _adapter(_without_stage(event), context)
