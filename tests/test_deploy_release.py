@@ -261,3 +261,30 @@ def test_a_reserved_concurrency_the_account_cannot_give_stops_at_the_prerequisit
         more = deploy(workdir, server.url, tmp_path, built_bento, env={"AWS_ENDPOINT_URL_LAMBDA": lambda_api.url})
     assert more.returncode == 1, more.stdout
     assert "(50 reserved by xgb-classifier now)" in more.stderr and "at most 900" in more.stderr
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "current, wanted, canary, target",
+    [
+        ("4", None, False, "3"),  # the previous version, not the oldest
+        ("3", None, False, "2"),  # from a pin at 3
+        ("3", None, True, "3"),  # a canary on base 3: its base
+        ("3", "3", True, "3"),  # --to the base during a canary ends it
+        ("3", "1", True, "1"),
+    ],
+)
+def test_rollback_target_among_four_versions(current, wanted, canary, target):
+    from deploy.release import rollback_target
+
+    assert rollback_target(current, [1, 2, 3, 4], wanted, canary=canary) == target
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("wanted, message", [("3", "already serves version 3"), ("x", "not published")])
+def test_rollback_target_refuses_what_it_cannot_do(wanted, message):
+    from deploy.release import rollback_target
+    from deploy.steps import StepFailed
+
+    with pytest.raises(StepFailed, match=message):
+        rollback_target("3", [1, 2, 3, 4], wanted)
