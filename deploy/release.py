@@ -102,18 +102,20 @@ def end_canary(deployment: Deployment, base: str, cause: str, hint: str) -> Step
     failure to raise, which says where the alias is even if a step of this failed."""
     try:
         moved = f"the live alias moved back to version {base} in {point_alias(deployment, base):.1f} s"
+        how = "Terraform recorded it"
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-        moved = f"UpdateAlias failed ({error}), so only Terraform moves the live alias"
+        moved = f"UpdateAlias failed ({error}), so the canary keeps its share until Terraform applies"
+        how = "Terraform moved the alias"
     write(deployment, pinned=base)
     try:
         infrastructure.apply(deployment)
     except StepFailed as error:
         return StepFailed(
-            f"{cause}; {moved} and {RELEASE_FILE} pins version {base}, but the terraform apply that "
+            f"{cause}; {moved}; {RELEASE_FILE} pins version {base}, but the terraform apply that "
             f"records it failed: {error}",
             f"run `terraform apply -var-file={VALUES_FILE}` (it keeps version {base}); then {hint}",
         )
-    return StepFailed(f"{cause}: rolled back to version {base} ({moved}; Terraform recorded it)", hint)
+    return StepFailed(f"{cause}: rolled back to version {base} ({moved}; {how})", hint)
 
 
 def firing(deployment: Deployment, alarm_names: list[str]) -> list[str]:
