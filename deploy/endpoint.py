@@ -86,10 +86,17 @@ def answer(
         time.sleep(min(3, attempt))
 
 
+# For each endpoint, the service a SigV4-signed call names and the IAM action it needs (auth iam).
+SIGNED_CALL = {
+    "http_api": ("execute-api", "execute-api:Invoke"),
+    "function_url": ("lambda", "lambda:InvokeFunctionUrl"),
+}
+
+
 def refusal_hint(deployment: Deployment, status: int) -> str:
     auth = deployment.spec["auth"]
     if status in (401, 403) and auth == "iam":
-        permission = "execute-api:Invoke" if deployment.spec["endpoint"] == "http_api" else "lambda:InvokeFunctionUrl"
+        permission = SIGNED_CALL[deployment.spec["endpoint"]][1]
         return f"your AWS identity needs {permission} on this deployment to call it (the deployment itself is in place)"
     if status in (401, 403) and auth == "jwt":
         return f"{JWT_VARIABLE} must hold a token that jwt_issuer issued for one of jwt_audience"
@@ -103,8 +110,7 @@ def check(deployment: Deployment, endpoint: str, created: bool = False, wait_s: 
     auth = deployment.spec["auth"]
     caller = Caller()
     if auth == "iam":
-        service = "execute-api" if deployment.spec["endpoint"] == "http_api" else "lambda"
-        caller = Caller(service=service, region=deployment.region)
+        caller = Caller(service=SIGNED_CALL[deployment.spec["endpoint"]][0], region=deployment.region)
     elif auth == "jwt":
         caller = Caller(token=os.environ.get(JWT_VARIABLE, ""))
     if auth == "jwt" and not caller.token:

@@ -11,6 +11,7 @@ import boto3
 import pytest
 import yaml
 
+from deploy import endpoint
 from src.config import PROJECT_ROOT
 from tests.terraform_files import parsed
 
@@ -99,12 +100,16 @@ def test_every_statement_is_explained_and_every_action_is_used_by_something():
     explained = doc_table("## Statements")
     sids = [statement["Sid"] for statement in POLICY["Statement"]]
     assert sorted(explained) == sorted(sids)
-    used = {
-        action
-        for heading in ("## Terraform resource types and the actions they use", "## Terraform's state in S3")
-        for actions in doc_table(heading).values()
-        for action in actions
-    } | called_operations()
+    used = (
+        {
+            action
+            for heading in ("## Terraform resource types and the actions they use", "## Terraform's state in S3")
+            for actions in doc_table(heading).values()
+            for action in actions
+        }
+        | called_operations()
+        | {action for _, action in endpoint.SIGNED_CALL.values()}
+    )
     documented_elsewhere = {
         "ecr:BatchCheckLayerAvailability",
         "ecr:InitiateLayerUpload",
@@ -180,3 +185,12 @@ def test_the_state_statements_name_the_state_and_its_lock_only():
     assert actions_of("StateObject") == {"s3:GetObject", "s3:PutObject"}
     assert resources_of("StateLock") == [f"{bucket}/{state_key(NAME)}.tflock"]
     assert actions_of("StateLock") == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+
+
+def test_the_signed_first_call_is_allowed_on_the_prediction_route_and_the_live_alias_only():
+    statement = next(s for s in POLICY["Statement"] if s["Sid"] == "FirstCallSigned")
+    assert sorted(statement["Action"]) == sorted(action for _, action in endpoint.SIGNED_CALL.values())
+    assert statement["Resource"] == [
+        "arn:aws:execute-api:*:*:*/$default/POST/classify",
+        "arn:aws:lambda:*:*:function:xgb-classifier:live",
+    ]
