@@ -1,15 +1,19 @@
-"""main.tf's choice of what the live alias serves, evaluated by Terraform itself.
+"""main.tf's expressions evaluated by the real Terraform core, lifted from main.tf as written.
 
-The alias resource (``aws_lambda_alias.live``) takes ``function_version`` and its dynamic
-``routing_config`` from expressions in main.tf. This module lifts those expressions out of
-main.tf as written (text, not a re-serialisation), together with every local and variable block
-they reach, replaces the one resource reference among them, ``aws_lambda_function.service.version``
-(known only after apply), by a variable, and has the real Terraform core evaluate the result with
-``terraform console``: a configuration of variables and locals only needs no provider and no
-network. Variables' validation blocks come along, so a value main.tf would refuse is refused here.
+``evaluate(expression, **variables)`` takes HCL text (``"local.preflight_routes"``, or an
+attribute's expression from ``expression("resource", "aws_kms_key", "alarms", "policy")``), the
+locals it reaches (transitively) and the variable blocks they use, all as main.tf writes them
+(text, not a re-serialisation), and has ``terraform console`` evaluate it in a configuration of
+variables and locals only: no provider, no network. A reference to a resource or data source is a
+value only a plan knows: it becomes the value given for it in ``known``, or the string of its own
+address, so an answer that uses one shows where it came from (``only_known`` refuses it instead).
 
-The tests (tests/test_alias_choice.py) and the Terraform stand-in's ``point_alias``
-(tests/standins/terraform.py) take their answer from here, so neither restates the logic.
+A variable given a value keeps its validation blocks, so a value main.tf would refuse is refused
+here; a variable left at its default loses them, so an evaluation never fails on a default that
+its own validation refuses (image_repository's "") and that the caller did not ask about.
+
+On this: ``alias_choice`` (what ``aws_lambda_alias.live`` serves; tests/test_alias_choice.py and
+the Terraform stand-in's ``point_alias``) and ``variable_accepts`` (one variable block's verdict).
 """
 
 from __future__ import annotations
@@ -26,19 +30,18 @@ from functools import cache
 from pathlib import Path
 
 MAIN_TF = Path(__file__).resolve().parent.parent / "main.tf"
+ANSWER = "evaluated_expression"
+REFERENCE = re.compile(r"(?<![\w.\"])(?:data\.)?aws_\w+\.\w+(?:\[[^\]]*\])?(?:\.\w+)*")
 ALIAS = ("aws_lambda_alias", "live")
 NEWEST = "aws_lambda_function.service.version"  # the function's newest published version
-NEWEST_VARIABLE = "newest_published_version"
 
 
 class EvaluationError(RuntimeError):
-    """main.tf's expressions could not be lifted out, or Terraform refused or failed to evaluate them."""
+    """An expression could not be lifted out of main.tf, or Terraform refused or failed to evaluate it."""
 
-
-@dataclass(frozen=True)
-class AliasChoice:
-    live_version: str  # the alias's function_version
-    weights: dict[str, float]  # routing_config's additional_version_weights ({} without a canary)
+    def __init__(self, message: str, refused: bool = False):
+        super().__init__(message)
+        self.refused = refused  # a variable's value was refused (its type or a validation block)
 
 
 # ---------------------------------------------------------------------------- reading HCL text
@@ -96,26 +99,57 @@ def _skip_braces(text: str, at: int) -> int:
     raise EvaluationError(f"unclosed group at offset {at}")
 
 
-def _blocks(text: str, kind: str, *labels: str) -> list[str]:
-    """The bodies (between the braces) of the blocks ``kind "label" ... {`` that open a line."""
+def _without_comments(text: str) -> str:
+    """``text`` with its comments removed (line ends kept), strings untouched."""
+    out, i, start = [], 0, 0
+    while i < len(text):
+        if text[i] == '"':
+            i = _skip_string(text, i)
+        elif _is_comment(text, i):
+            out.append(text[start:i])
+            i = start = _skip_comment(text, i)
+        else:
+            i += 1
+    return "".join(out) + text[start:]
+
+
+def _spans(text: str, kind: str, *labels: str) -> list[tuple[int, int, int]]:
+    """(start of the header, start of the body, end of the block) of each ``kind "label"... {``
+    that opens a line; labels beyond those given may follow."""
     label_pattern = "".join(rf'\s+"{re.escape(label)}"' for label in labels)
-    pattern = re.compile(rf"^[ \t]*{re.escape(kind)}{label_pattern}\s*{{", re.MULTILINE)
-    bodies = []
-    for match in pattern.finditer(text):
-        end = _skip_braces(text, match.end() - 1)
-        bodies.append(text[match.end() : end - 1])
-    return bodies
+    pattern = re.compile(rf'^[ \t]*{re.escape(kind)}{label_pattern}(?:\s+"[^"]*")*\s*{{', re.MULTILINE)
+    return [(m.start(), m.end(), _skip_braces(text, m.end() - 1)) for m in pattern.finditer(text)]
 
 
-def _block(text: str, kind: str, *labels: str) -> str:
-    found = _blocks(text, kind, *labels)
+def _blocks(text: str, kind: str, *labels: str) -> list[str]:
+    """The bodies (between the braces) of the blocks ``kind "label" ... {`` with exactly these labels."""
+    label_pattern = "".join(rf'\s+"{re.escape(label)}"' for label in labels)
+    exact = re.compile(rf"[ \t]*{re.escape(kind)}{label_pattern}\s*{{")
+    return [text[body : end - 1] for start, body, end in _spans(text, kind, *labels) if exact.match(text, start)]
+
+
+def block(kind: str, *labels: str, main_tf: Path = MAIN_TF, inside: str | None = None) -> str:
+    """The body of the one block ``kind "label"... {`` in main.tf (or in the block body ``inside``)."""
+    found = _blocks(main_tf.read_text() if inside is None else inside, kind, *labels)
     if len(found) != 1:
-        raise EvaluationError(f"main.tf has {len(found)} blocks {kind} {' '.join(labels)}, expected one")
+        raise EvaluationError(f"{len(found)} blocks {kind} {' '.join(labels)}, expected one")
     return found[0]
 
 
-def _attributes(body: str) -> dict[str, str]:
-    """The attributes ``name = expression`` directly in a block body (not in nested blocks), as written."""
+def block_names(kind: str, *labels: str, main_tf: Path = MAIN_TF) -> list[str]:
+    """The next label of every block ``kind "label"...`` in main.tf, e.g. every alarm's name."""
+    text = main_tf.read_text()
+    label = re.compile(r'\s+"([^"]*)"')
+    names = []
+    for start, _, _ in _spans(text, kind, *labels):
+        header = text[start : text.index("{", start)]
+        names.append(label.findall(header)[len(labels)])
+    return names
+
+
+def attributes(body: str) -> dict[str, str]:
+    """The attributes ``name = expression`` directly in a block body (not in nested blocks), as
+    written, comments left out."""
     found, i = {}, 0
     attribute = re.compile(r"([A-Za-z_][\w-]*)\s*=(?!=)\s*")
     nested = re.compile(r'([A-Za-z_][\w-]*)(\s+"[^"]*")*\s*\{')
@@ -138,69 +172,124 @@ def _attributes(body: str) -> dict[str, str]:
                     break
                 else:
                     j += 1
-            found[match.group(1)] = body[start:j].strip()
+            found[match.group(1)] = _without_comments(body[start:j]).strip()
             i = j
             continue
         match = nested.match(body, i)
         if match:
             i = _skip_braces(body, match.end() - 1)
             continue
-        raise EvaluationError(f"cannot read main.tf near {body[i : i + 60]!r}")
+        raise EvaluationError(f"cannot read HCL near {body[i : i + 60]!r}")
     return found
+
+
+def expression(kind: str, *labels_and_attribute: str, main_tf: Path = MAIN_TF) -> str:
+    """The expression text of one attribute of a top-level block, as written:
+    ``expression("resource", "aws_kms_key", "alarms", "policy") == "local.alarm_key_policy"``."""
+    *labels, name = labels_and_attribute
+    found = attributes(block(kind, *labels, main_tf=main_tf))
+    if name not in found:
+        raise EvaluationError(f"{kind} {' '.join(labels)} has no attribute {name}")
+    return found[name]
+
+
+def as_object(body: str) -> str:
+    """A block body's attributes as one object expression (a dynamic block's ``content``)."""
+    return "{\n" + "".join(f"{name} = {value}\n" for name, value in attributes(body).items()) + "}"
 
 
 # ---------------------------------------------------------------------------- the configuration
 
 
-def _references(expression: str, prefix: str) -> set[str]:
-    return set(re.findall(rf"\b{prefix}\.([A-Za-z_][\w-]*)", expression))
+def literal(value) -> str:
+    """A Python value (JSON's kinds) as an HCL literal."""
+    if isinstance(value, str):
+        return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(str(key))} = {literal(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+def _references(text: str, prefix: str) -> list[str]:
+    return re.findall(rf"\b{prefix}\.([A-Za-z_][\w-]*)", text)
+
+
+def _without_validation(body: str) -> str:
+    for start, _, end in reversed(_spans(body, "validation")):
+        body = body[:start] + body[end:]
+    return body
 
 
 @cache
-def lifted_configuration(main_tf_text: str) -> tuple[str, str]:
-    """A configuration of main.tf's own blocks and expressions, and the expression that gives the
-    alias's choice (function_version and the routing_config blocks) as JSON."""
-    alias = _block(main_tf_text, "resource", *ALIAS)
-    function_version = _attributes(alias)["function_version"]
-    routing = _blocks(alias, "dynamic", "routing_config")
-    if len(routing) != 1:
-        raise EvaluationError(f"{'.'.join(ALIAS)} has {len(routing)} dynamic routing_config blocks, expected one")
-    for_each = _attributes(routing[0])["for_each"]
-    content = _blocks(routing[0], "content")
-    if len(content) != 1:
-        raise EvaluationError("the dynamic routing_config block has no single content block")
-    weights = _attributes(content[0])["additional_version_weights"]
+def _configuration(text: str, expression: str, known_json: str, given: frozenset, only_known: bool) -> str:
+    known = json.loads(known_json)
+    locals_ = {name: value for body in _blocks(text, "locals") for name, value in attributes(body).items()}
+    expression = _without_comments(expression)
 
-    locals_ = {}
-    for body in _blocks(main_tf_text, "locals"):
-        locals_.update(_attributes(body))
-    needed, todo = {}, [function_version, for_each, weights]
+    def placeholders(name: str, value: str) -> str:
+        unknown = sorted({m for m in REFERENCE.findall(value) if m not in known})
+        if unknown and only_known:
+            raise EvaluationError(
+                f"{name} refers to {unknown}, which only a plan knows; only {sorted(known)} are given"
+            )
+        return REFERENCE.sub(lambda match: literal(known.get(match.group(0), match.group(0))), value)
+
+    needed: dict[str, str] = {}
+    todo = [expression]
     while todo:
-        for name in _references(todo.pop(), "local") - set(needed):
+        for name in _references(todo.pop(), "local"):
+            if name in needed:
+                continue
             if name not in locals_:
                 raise EvaluationError(f"local.{name} is not declared in main.tf")
-            needed[name] = locals_[name]
+            needed[name] = placeholders(f"local.{name}", locals_[name])
             todo.append(needed[name])
+    answer = placeholders("the expression", expression)
 
-    expressions = [function_version, for_each, weights, *needed.values()]
-    lifted = {name: value.replace(NEWEST, f"var.{NEWEST_VARIABLE}") for name, value in needed.items()}
-    for name, value in lifted.items():
-        left = re.findall(r"\b(?:aws_[\w-]+|data)\.[\w.-]+", value)
-        if left:
-            raise EvaluationError(f"local.{name} refers to {left}, which only a plan knows; only {NEWEST} is replaced")
-    variables = set().union(*(_references(e, "var") for e in expressions))
-    parts = [
-        f"# Lifted from main.tf: {'.'.join(ALIAS)}, the locals and variables it reaches; the function's "
-        f"newest version is var.{NEWEST_VARIABLE}\n"
-    ]
-    parts += [f'variable "{name}" {{{_block(main_tf_text, "variable", name)}}}\n' for name in sorted(variables)]
-    parts.append(f'variable "{NEWEST_VARIABLE}" {{\n  type = string\n}}\n')
-    parts.append("locals {\n" + "".join(f"  {name} = {value}\n" for name, value in lifted.items()) + "}\n")
-    choice = (
-        f"jsonencode({{ live_version = ({function_version}), "
-        f"routing_config = [for key, value in ({for_each}) : {{ additional_version_weights = ({weights}) }}] }})"
-    )
-    return "\n".join(parts), choice
+    variables: dict[str, str] = {}
+    todo = [answer, *needed.values()]
+    while todo:
+        for name in _references(todo.pop(), "var"):
+            if name in variables:
+                continue
+            found = _blocks(text, "variable", name)
+            if len(found) != 1:
+                raise EvaluationError(f"var.{name} is not declared in main.tf")
+            variables[name] = found[0] if name in given else _without_validation(found[0])
+            todo.append(variables[name])
+
+    parts = [f'variable "{name}" {{{body}}}\n' for name, body in sorted(variables.items())]
+    lines = "".join(f"  {name} = {value}\n" for name, value in needed.items())
+    parts.append(f"locals {{\n{lines}  {ANSWER} = {answer}\n}}\n")
+    return "\n".join(parts)
+
+
+def configuration(
+    expression: str, main_tf: Path = MAIN_TF, known: dict | None = None, given=(), only_known: bool = False
+) -> str:
+    """The variables-and-locals configuration whose local ANSWER is ``expression``; the variables
+    named in ``given`` keep their validation blocks."""
+    known_json = json.dumps(known or {}, sort_keys=True)
+    return _configuration(main_tf.read_text(), expression, known_json, frozenset(given), only_known)
+
+
+def evaluate(expression: str, main_tf: Path = MAIN_TF, known: dict | None = None, only_known=False, **variables):
+    """What ``expression`` gives in main.tf with these variables (main.tf's defaults otherwise)."""
+    text = configuration(expression, main_tf, known, variables, only_known)
+    declared = set(re.findall(r'^variable "([\w-]+)"', text, re.MULTILINE))
+    values = {name: value for name, value in variables.items() if name in declared}
+    result = _console(text, values, f"jsonencode(local.{ANSWER})")
+    if _failed(result):
+        errors = _plain(result.stderr)
+        refused = "Invalid value for variable" in errors or "Invalid value for input variable" in errors
+        raise EvaluationError(
+            f"terraform console refused or failed ({result.returncode}) for {values}:\n"
+            f"{errors[:2000]}{_plain(result.stdout)[:1000]}",
+            refused=refused,
+        )
+    return json.loads(json.loads(_value(result)))
 
 
 # ---------------------------------------------------------------------------- Terraform
@@ -225,36 +314,20 @@ def _workdir(configuration: str) -> Path:
     return work
 
 
-def evaluate(
-    pinned_version: str = "",
-    canary_base_version: str = "",
-    canary_percent: int = 0,
-    newest_version: str = "1",
-    main_tf: Path = MAIN_TF,
-    **other_variables,
-) -> AliasChoice:
-    """What main.tf's alias serves for these values, as ``terraform console`` evaluates it."""
-    configuration, choice = lifted_configuration(main_tf.read_text())
-    values = {
-        "pinned_version": pinned_version,
-        "canary_base_version": canary_base_version,
-        "canary_percent": canary_percent,
-        NEWEST_VARIABLE: newest_version,
-        **other_variables,
+def _console(configuration: str, variables: dict, expression: str) -> subprocess.CompletedProcess:
+    work = _workdir(configuration)
+    argv = [terraform_binary(), "console"]
+    for name, value in sorted(variables.items()):
+        argv += ["-var", f"{name}={value if isinstance(value, str) else json.dumps(value)}"]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work),
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        "TF_CLI_CONFIG_FILE": os.devnull,
+        "TF_INPUT": "0",
     }
-    declared = set(re.findall(r'^variable "([\w-]+)"', configuration, re.MULTILINE))
-    result = _console(configuration, {name: values[name] for name in declared & set(values)}, choice)
-    if _failed(result):
-        raise EvaluationError(
-            f"terraform console refused or failed ({result.returncode}) for {values}:\n"
-            f"{_plain(result.stderr)[:2000]}{_plain(result.stdout)[:1000]}"
-        )
-    answer = json.loads(json.loads(_value(result)))
-    blocks = answer["routing_config"]
-    if len(blocks) > 1:
-        raise EvaluationError(f"more than one routing_config block: {blocks}")
-    weights = blocks[0]["additional_version_weights"] if blocks else {}
-    return AliasChoice(str(answer["live_version"]), {str(k): float(v) for k, v in weights.items()})
+    return subprocess.run(argv, input=expression + "\n", cwd=work, env=env, capture_output=True, text=True, timeout=60)
 
 
 def _plain(text: str) -> str:
@@ -273,34 +346,68 @@ def _value(result: subprocess.CompletedProcess) -> str:
     return lines[-1].strip() if lines else ""
 
 
-# ---------------------------------------------------------------------------- one variable's validation
+# ---------------------------------------------------------------------------- on the same machinery
 
 
-def _console(configuration: str, variables: dict, expression: str) -> subprocess.CompletedProcess:
-    work = _workdir(configuration)
-    argv = [terraform_binary(), "console"]
-    for name, value in sorted(variables.items()):
-        argv += ["-var", f"{name}={value if isinstance(value, str) else json.dumps(value)}"]
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(work),
-        "CHECKPOINT_DISABLE": "1",
-        "TF_IN_AUTOMATION": "1",
-        "TF_CLI_CONFIG_FILE": os.devnull,
-        "TF_INPUT": "0",
-    }
-    return subprocess.run(argv, input=expression + "\n", cwd=work, env=env, capture_output=True, text=True, timeout=60)
+@dataclass(frozen=True)
+class AliasChoice:
+    live_version: str  # the alias's function_version
+    weights: dict[str, float]  # routing_config's additional_version_weights ({} without a canary)
+
+
+def _alias_expression(main_tf: Path) -> str:
+    """The alias's function_version and its dynamic routing_config blocks, as one object."""
+    alias = block("resource", *ALIAS, main_tf=main_tf)
+    routing = block("dynamic", "routing_config", inside=alias)
+    weights = attributes(block("content", inside=routing))["additional_version_weights"]
+    return (
+        f"{{ live_version = ({attributes(alias)['function_version']}), routing_config = "
+        f"[for key, value in ({attributes(routing)['for_each']}) : {{ additional_version_weights = ({weights}) }}] }}"
+    )
+
+
+def alias_choice(
+    pinned_version: str = "",
+    canary_base_version: str = "",
+    canary_percent: int = 0,
+    newest_version: str = "1",
+    main_tf: Path = MAIN_TF,
+    **other_variables,
+) -> AliasChoice:
+    """What main.tf's alias serves for these values, as ``terraform console`` evaluates it. The
+    function's newest version is the one value of a plan it may use; any other is refused."""
+    answer = evaluate(
+        _alias_expression(main_tf),
+        main_tf,
+        known={NEWEST: newest_version},
+        only_known=True,
+        pinned_version=pinned_version,
+        canary_base_version=canary_base_version,
+        canary_percent=canary_percent,
+        **other_variables,
+    )
+    blocks = answer["routing_config"]
+    if len(blocks) > 1:
+        raise EvaluationError(f"more than one routing_config block: {blocks}")
+    weights = blocks[0]["additional_version_weights"] if blocks else {}
+    return AliasChoice(str(answer["live_version"]), {str(k): float(v) for k, v in weights.items()})
+
+
+def lifted_configuration(main_tf: Path = MAIN_TF, newest_version: str = "1") -> tuple[str, str]:
+    """The configuration ``alias_choice`` has Terraform evaluate, and the alias's expression."""
+    choice = _alias_expression(main_tf)
+    given = ("pinned_version", "canary_base_version", "canary_percent")
+    return configuration(choice, main_tf, {NEWEST: newest_version}, given, only_known=True), choice
 
 
 def variable_accepts(name: str, value, main_tf: Path = MAIN_TF) -> bool:
     """Whether main.tf's ``variable "name"`` block, as written (type and validation blocks),
     takes ``value``, as Terraform decides it. A value that is no HCL literal of the type, or a
     validation that fails, is a refusal; any other failure is an error."""
-    configuration = f'variable "{name}" {{{_block(main_tf.read_text(), "variable", name)}}}\n'
-    result = _console(configuration, {name: value}, f"var.{name}")
-    if not _failed(result):
-        return True
-    errors = _plain(result.stderr)
-    if "Invalid value for variable" in errors or "Invalid value for input variable" in errors:
-        return False
-    raise EvaluationError(f"terraform console failed ({result.returncode}) for {name} = {value!r}:\n{errors[:2000]}")
+    try:
+        evaluate(f"var.{name}", main_tf, **{name: value})
+    except EvaluationError as error:
+        if error.refused:
+            return False
+        raise
+    return True

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import terraform_eval
-from tests.terraform_eval import AliasChoice, EvaluationError, evaluate
+from tests.terraform_eval import AliasChoice, EvaluationError, alias_choice
 
 CASES = {
     "newest": (dict(newest_version="7"), AliasChoice("7", {})),
@@ -40,7 +40,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_main_tf_points_the_alias_as_documented(case):
     values, expected = CASES[case]
-    assert evaluate(**values) == expected
+    assert alias_choice(**values) == expected
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_main_tf_points_the_alias_as_documented(case):
 )
 def test_values_main_tf_refuses_are_refused(values):
     with pytest.raises(EvaluationError, match="Invalid value for variable"):
-        evaluate(newest_version="7", **values)
+        alias_choice(newest_version="7", **values)
 
 
 def test_the_answer_comes_from_the_file_as_written(tmp_path: Path):
@@ -61,13 +61,13 @@ def test_the_answer_comes_from_the_file_as_written(tmp_path: Path):
     swapped = tmp_path / "main.tf"
     swapped.write_text(text.replace(written, "(local.canary_active ? local.newest_version : var.canary_base_version)"))
     values = dict(canary_base_version="6", canary_percent=10, newest_version="7")
-    assert evaluate(**values) == AliasChoice("6", {"7": 0.1})
-    assert evaluate(main_tf=swapped, **values) == AliasChoice("7", {"7": 0.1})
+    assert alias_choice(**values) == AliasChoice("6", {"7": 0.1})
+    assert alias_choice(main_tf=swapped, **values) == AliasChoice("7", {"7": 0.1})
 
 
 @pytest.mark.unit
 def test_only_the_function_version_reference_is_replaced():
-    configuration, choice = terraform_eval.lifted_configuration(terraform_eval.MAIN_TF.read_text())
+    configuration, choice = terraform_eval.lifted_configuration(terraform_eval.MAIN_TF)
     assert terraform_eval.NEWEST not in configuration
     assert "aws_" not in configuration.split("locals {", 1)[1]
     assert "local.live_version" in choice and "local.canary_active" in choice
@@ -76,10 +76,13 @@ def test_only_the_function_version_reference_is_replaced():
 
 
 @pytest.mark.unit
-def test_an_expression_that_needs_a_plan_is_refused_not_guessed():
-    text = terraform_eval.MAIN_TF.read_text().replace(
-        "newest_version = aws_lambda_function.service.version",
-        "newest_version = aws_lambda_function.service.qualified_arn",
+def test_an_expression_that_needs_a_plan_is_refused_not_guessed(tmp_path: Path):
+    changed = tmp_path / "main.tf"
+    changed.write_text(
+        terraform_eval.MAIN_TF.read_text().replace(
+            "newest_version = aws_lambda_function.service.version",
+            "newest_version = aws_lambda_function.service.qualified_arn",
+        )
     )
     with pytest.raises(EvaluationError, match="only a plan knows"):
-        terraform_eval.lifted_configuration(text)
+        terraform_eval.lifted_configuration(changed)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from src.config import PROJECT_ROOT
+from tests.terraform_eval import evaluate, expression
 from tests.terraform_files import locals_block, parsed, terraform_resources, terraform_variables
-from tests.test_tf_evaluate import evaluate, to_hcl
 
 pytestmark = pytest.mark.unit
 
@@ -76,8 +76,9 @@ NEWEST = {"aws_lambda_function.service.version": "7"}
     ids=["newest", "pinned", "canary"],
 )
 def test_the_alias_description_says_what_it_serves(values, expected):
-    expression = to_hcl(RESOURCES["aws_lambda_alias.live"]["description"])
-    described = evaluate(expression, known=NEWEST, **RELEASE, **values)
+    described = evaluate(
+        expression("resource", "aws_lambda_alias", "live", "description"), known=NEWEST, **RELEASE, **values
+    )
     assert described == expected
     assert len(described) <= 256, "Lambda refuses an alias description over 256 characters"
 

@@ -10,8 +10,8 @@ import re
 
 import pytest
 
+from tests.terraform_eval import attributes, block, block_names, evaluate, expression
 from tests.terraform_files import terraform_resources
-from tests.test_tf_evaluate import evaluate, to_hcl
 
 pytestmark = pytest.mark.unit
 
@@ -22,8 +22,8 @@ SETTINGS = dict(deployment_name="svc", region="eu-west-1", alarm_email="ops@exam
 
 
 def key_policy() -> dict:
-    policy = RESOURCES["aws_kms_key.alarms"]["policy"]
-    return json.loads(evaluate(to_hcl(policy), known=KNOWN, **SETTINGS))
+    policy = expression("resource", "aws_kms_key", "alarms", "policy")
+    return json.loads(evaluate(policy, known=KNOWN, **SETTINGS))
 
 
 def statements_for(principal: dict) -> list[dict]:
@@ -37,13 +37,12 @@ def as_list(value) -> list:
 def alarm_names() -> list[str]:
     """Every alarm main.tf creates (a canary's included), as Terraform names them."""
     names = []
-    for address, body in RESOURCES.items():
-        if not address.startswith("aws_cloudwatch_metric_alarm."):
-            continue
-        name = to_hcl(body["alarm_name"])
+    for alarm in block_names("resource", "aws_cloudwatch_metric_alarm"):
+        body = attributes(block("resource", "aws_cloudwatch_metric_alarm", alarm))
+        name = body["alarm_name"]
         if "for_each" in body:
             name = re.sub(r"\beach\.key\b", "alarm_key", name)
-            names += evaluate(f"[for alarm_key, _ in {to_hcl(body['for_each'])} : {name}]", **SETTINGS)
+            names += evaluate(f"[for alarm_key, _ in {body['for_each']} : {name}]", **SETTINGS)
         else:
             names.append(evaluate(name, canary_percent=10, **SETTINGS))
     return names
@@ -79,11 +78,11 @@ def test_the_key_rotates_and_comes_and_goes_with_the_topic():
     assert key["enable_key_rotation"] is True
     assert key["count"] == topic["count"] == RESOURCES["aws_kms_alias.alarms"]["count"]
     for email, created in (("", 0), ("ops@example.com", 1)):
-        assert evaluate(to_hcl(key["count"]), alarm_email=email) == created
+        assert evaluate(expression("resource", "aws_kms_key", "alarms", "count"), alarm_email=email) == created
 
 
 def test_the_topic_is_encrypted_with_this_key():
     assert RESOURCES["aws_sns_topic.alarms"]["kms_master_key_id"] == "${aws_kms_key.alarms[0].arn}"
     alias = RESOURCES["aws_kms_alias.alarms"]
     assert alias["target_key_id"] == "${aws_kms_key.alarms[0].key_id}"
-    assert evaluate(to_hcl(alias["name"]), **SETTINGS) == "alias/svc-alarms"
+    assert evaluate(expression("resource", "aws_kms_alias", "alarms", "name"), **SETTINGS) == "alias/svc-alarms"

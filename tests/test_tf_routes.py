@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.terraform_files import MAIN_TF
-from tests.test_tf_evaluate import document, evaluate, to_hcl
+from tests.terraform_eval import MAIN_TF, as_object, attributes, block, evaluate
 
 pytestmark = pytest.mark.unit
 
@@ -31,26 +30,21 @@ AUTHORIZATION = {"none": "NONE", "iam": "AWS_IAM", "jwt": "JWT"}
 ORIGIN = "https://app.example.com"
 
 
-def resource(main_tf: Path, kind: str, name: str) -> dict:
-    return next(named[name] for block in document(main_tf)["resource"] for k, named in block.items() if k == kind)
-
-
 def api_of(main_tf: Path = MAIN_TF, **settings) -> tuple[dict[str, dict], dict | None]:
     """The API's routes (route key -> authorization_type, authorizer_id, target) and its
     cors_configuration (None: CORS off), as main.tf makes them for these settings."""
-    route = resource(main_tf, "aws_apigatewayv2_route", "service")
-    api = resource(main_tf, "aws_apigatewayv2_api", "service")
-    [cors] = [block["cors_configuration"] for block in api["dynamic"] if "cors_configuration" in block]
+    route = attributes(block("resource", "aws_apigatewayv2_route", "service", main_tf=main_tf))
+    api = block("resource", "aws_apigatewayv2_api", "service", main_tf=main_tf)
+    cors = block("dynamic", "cors_configuration", inside=api)
 
     def per_route(attribute: str) -> str:
-        return re.sub(r"\beach\.(value|key)\b", "route_key", to_hcl(route[attribute]))
+        return re.sub(r"\beach\.(value|key)\b", "route_key", route[attribute])
 
     fields = ", ".join(f"{name} = {per_route(name)}" for name in ("authorization_type", "authorizer_id", "target"))
-    routes = f"{{ for route_key in {to_hcl(route['for_each'])} : route_key => {{ {fields} }} }}"
-    cors_on = f"length({to_hcl(cors['for_each'])}) > 0"
-    answer = evaluate(
-        f"{{ routes = {routes}, cors = {cors_on} ? {to_hcl(cors['content'][0])} : null }}", main_tf, **settings
-    )
+    routes = f"{{ for route_key in {route['for_each']} : route_key => {{ {fields} }} }}"
+    cors_on = f"length({attributes(cors)['for_each']}) > 0"
+    content = as_object(block("content", inside=cors))
+    answer = evaluate(f"{{ routes = {routes}, cors = {cors_on} ? {content} : null }}", main_tf, **settings)
     return answer["routes"], answer["cors"]
 
 

@@ -69,10 +69,10 @@ def point_alias(found: dict, newest: str) -> tuple[str, dict]:
     """The alias's function_version and routing_config as main.tf (the deployment folder's, the
     working directory) computes them: its expressions evaluated by the real Terraform core
     (tests/terraform_eval.py), the stand-in keeps no copy of the logic."""
-    from tests.terraform_eval import EvaluationError, evaluate
+    from tests.terraform_eval import EvaluationError, alias_choice
 
     try:
-        choice = evaluate(
+        choice = alias_choice(
             pinned_version=str(found.get("pinned_version", "")),
             canary_base_version=str(found.get("canary_base_version", "")),
             canary_percent=found.get("canary_percent", 0),
