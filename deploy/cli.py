@@ -13,11 +13,12 @@ destroy:  terraform destroy, and only once it succeeded, the image repository.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
 
-from deploy import endpoint, image, infrastructure, prerequisites, release
+from deploy import endpoint, image, infrastructure, prerequisites, prune, release
 from deploy.settings import OPERATOR_DIR, Deployment, ecr, load, operator_config, terraform
 from deploy.steps import Failure, StepFailed, bentoctl_executable, run, step, tail
 from src import config
@@ -129,6 +130,8 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
             raise release.end_canary(deployment, current, f"the first call failed ({error})", error.hint) from None
     if canary and newest != current:
         bake_canary(deployment, current, newest, out.get("canary_alarms") or [], bake_seconds)
+    with step(f"prune: versions beyond the newest {deployment.spec['keep_versions']} and their images"):
+        prune.report(deployment)
     print(
         f"\nDeployed {bento_tag} as version {newest}. POST a JSON 2-D array of "
         f"{config.N_FEATURES} features to:\n  {url}/classify"
@@ -196,14 +199,30 @@ def destroy(deployment: Deployment) -> None:
     with step("terraform init"):
         infrastructure.init(deployment)
     with step("terraform destroy"):
-        infrastructure.destroy(deployment)
+        resources, deployed_image = infrastructure.deployed_in_state(deployment)
+        if resources:
+            infrastructure.destroy(deployment, deployed_image)
+        else:
+            print("    Terraform's state holds no resources: nothing to destroy")
     with step("image repository"):
-        try:
-            ecr.delete_repository(deployment.name, deployment.spec)
-        except ecr.RepositoryInUse as error:
-            raise StepFailed(str(error)) from None
+        if image.repository_exists(deployment):
+            try:
+                ecr.delete_repository(deployment.name, deployment.spec)
+            except ecr.RepositoryInUse as error:
+                raise StepFailed(str(error)) from None
+            print(f"    deleted the ECR repository {deployment.name} with its images")
+        else:
+            print(f"    there is no ECR repository {deployment.name}: nothing to delete")
+    terraform.clear_deployed(deployment.workdir)
     (deployment.workdir / release.RELEASE_FILE).unlink(missing_ok=True)
-    print(f"\nDestroyed {deployment.name}: function, API, logs, role and image repository.")
+    (deployment.workdir / infrastructure.PLAN_FILE).unlink(missing_ok=True)
+    print(
+        f"\nDestroyed {deployment.name}: function, API, logs, role and image repository"
+        + ("." if resources else " (there was nothing to destroy).")
+    )
+
+
+YES_HELP = "apply a plan that destroys or replaces the function, its alias, the API or the function URL"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -225,9 +244,11 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="how long a canary is watched (default: canary_minutes from the spec)",
     )
+    deploy_command.add_argument("--yes", action="store_true", help=YES_HELP)
     commands.add_parser("generate", help="main.tf and bentoctl.tfvars from deployment_config.yaml, nothing deployed")
     rollback_command = commands.add_parser("rollback", help="the live alias back to the previous version")
     rollback_command.add_argument("--to", default=None, metavar="VERSION", help="a published version number")
+    rollback_command.add_argument("--yes", action="store_true", help=YES_HELP)
     commands.add_parser("destroy", help="terraform destroy, then delete the image repository")
     return parser
 
@@ -239,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as error:
         print(f"cannot read {args.dir / 'deployment_config.yaml'}: {error}", file=sys.stderr)
         return 2
+    deployment = dataclasses.replace(deployment, approve_replacements=getattr(args, "yes", False))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     try:
         if args.command == "deploy":

@@ -33,9 +33,22 @@ def local_image(bento_tag: str) -> str:
     return f"aws-lambda-{name}:{version}"
 
 
+def local_image_id(name: str) -> str | None:
+    """The local image's ID, or None when Docker has no image of that name."""
+    try:
+        return run(["docker", "image", "inspect", "--format", "{{.Id}}", name]).stdout.strip() or None
+    except StepFailed:
+        return None
+
+
 def build(deployment: Deployment, bento_tag: str) -> str:
     """`bentoctl build` (no push) for the deployment's platform, attestations off; returns the
-    local image. bentoctl exits 0 on its own errors, so success is read from what it made."""
+    local image. bentoctl exits 0 on its own errors, and its messages wrap off a terminal, so
+    success is read from Docker: the expected name, removed before the build (only the name; the
+    build cache stays), must name an image afterwards."""
+    name = local_image(bento_tag)
+    if local_image_id(name):
+        run(["docker", "image", "rm", "--force", "--no-prune", name])
     result = run(
         [
             bentoctl_executable(),
@@ -51,11 +64,9 @@ def build(deployment: Deployment, bento_tag: str) -> str:
         cwd=deployment.workdir,
         env=BUILD_ENV,
     )
-    output = result.stdout + result.stderr
-    name = local_image(bento_tag)
-    if f"Created docker image: {name}" not in output:
+    if local_image_id(name) is None:
         raise StepFailed(
-            f"bentoctl build did not build {name}:\n{tail(output)}",
+            f"bentoctl build did not build {name}:\n{tail(result.stdout + result.stderr)}",
             "fix the error above; `BENTOCTL_DEBUG=true` keeps the build context for a look",
         )
     check_local_architecture(name, deployment)
@@ -95,6 +106,15 @@ def push(deployment: Deployment, local: str, tag: str) -> str:
     run(["docker", "tag", local, f"{url}:{tag}"])
     run(["docker", "push", f"{url}:{tag}"])
     return url
+
+
+def repository_exists(deployment: Deployment) -> bool:
+    client = _ecr(deployment)
+    try:
+        client.describe_repositories(repositoryNames=[deployment.name])
+    except client.exceptions.RepositoryNotFoundException:
+        return False
+    return True
 
 
 def repository_url(deployment: Deployment) -> str:

@@ -30,11 +30,13 @@ PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 
 @dataclass(frozen=True)
 class Deployment:
-    """One deployment as deployment_config.yaml describes it, run from ``workdir``."""
+    """One deployment as deployment_config.yaml describes it, run from ``workdir``;
+    ``approve_replacements`` (--yes) lets an apply destroy or replace what clients reach."""
 
     name: str
     spec: dict
     workdir: Path
+    approve_replacements: bool = False
 
     @property
     def region(self) -> str:

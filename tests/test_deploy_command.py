@@ -48,7 +48,9 @@ def test_deploy_builds_pushes_checks_applies_and_calls_the_endpoint(aws, workdir
     terraform = done.calls("terraform")
     assert first_index(terraform, "init") < first_index(terraform, "apply") < first_index(terraform, "output")
     apply = terraform[first_index(terraform, "apply")]
-    assert "-var-file=bentoctl.tfvars" in apply and "-auto-approve" in apply and "-input=false" in apply
+    plan = terraform[first_index(terraform, "plan")]
+    assert "-var-file=bentoctl.tfvars" in plan and "-out=deploy.tfplan" in plan and "-input=false" in plan
+    assert apply == ["apply", "-input=false", "deploy.tfplan"], "the saved plan is what gets applied"
     assert f"{server.url}/classify" in done.stdout
     assert "answered [" in done.stdout
 

@@ -3,7 +3,8 @@ images kept in a JSON file and `docker push` putting the manifest into (mocked) 
 
 Like Docker Engine 29+ with buildx, a build with attestations on (the default) yields an image
 that pushes as an index with an attestation manifest; BUILDX_NO_DEFAULT_ATTESTATIONS=1 or
---provenance=false yields a single manifest.
+--provenance=false yields a single manifest. STANDIN_BUILD_NO_IMAGE=1 makes a build that exits 0
+without an image, as a build whose error bentoctl swallows.
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ def option_values(argv: list[str], *names: str) -> list[str]:
     return values
 
 
+def context_digest(context: Path) -> str:
+    """What the image is made of: every file of the build context (another Bento, another image)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def buildx_build(argv: list[str]) -> int:
     context = Path(argv[-1])
     dockerfile = context / (option_values(argv, "--file", "-f") or ["Dockerfile"])[0]
@@ -43,9 +52,7 @@ def buildx_build(argv: list[str]) -> int:
     attested = (
         os.environ.get("BUILDX_NO_DEFAULT_ATTESTATIONS") != "1" and "false" not in option_values(argv, "--provenance")
     ) or os.environ.get("STANDIN_FORCE_ATTESTATIONS") == "1"
-    config = json.dumps(
-        {"architecture": architecture, "os": "linux", "dockerfile": hashlib.sha256(dockerfile.read_bytes()).hexdigest()}
-    )
+    config = json.dumps({"architecture": architecture, "os": "linux", "context": context_digest(context)})
     image = {
         "Id": "sha256:" + hashlib.sha256(config.encode()).hexdigest(),
         "Os": "linux",
@@ -53,6 +60,9 @@ def buildx_build(argv: list[str]) -> int:
         "config": config,
         "attested": attested,
     }
+    if os.environ.get("STANDIN_BUILD_NO_IMAGE") == "1":
+        print("#1 exporting to image: done (stand-in: no image made)")
+        return 0
     images = load("images.json", {})
     for tag in option_values(argv, "--tag", "-t"):
         images[tag] = image
@@ -72,7 +82,14 @@ def manifest_for(image: dict) -> tuple[str, str]:
                 "digest": config_digest,
                 "size": len(image["config"]),
             },
-            "layers": [],
+            # One layer named after the config: moto's ECR derives an image's digest from its layers.
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": "sha256:" + hashlib.sha256(("layer" + image["config"]).encode()).hexdigest(),
+                    "size": len(image["config"]),
+                }
+            ],
         }
     )
     if not image["attested"]:
@@ -142,7 +159,18 @@ def main(argv: list[str]) -> int:
             if name not in images:
                 print(f"Error: No such image: {name}", file=sys.stderr)
                 return 1
-            print(json.dumps({key: images[name][key] for key in ("Id", "Os", "Architecture")}))
+            if option_values(rest, "--format", "-f") == ["{{.Id}}"]:
+                print(images[name]["Id"])
+            else:
+                print(json.dumps({key: images[name][key] for key in ("Id", "Os", "Architecture")}))
+        case ["image", "rm", *rest]:
+            name = rest[-1]
+            if name not in images:
+                print(f"Error response from daemon: No such image: {name}", file=sys.stderr)
+                return 1
+            del images[name]
+            save("images.json", images)
+            print(f"Untagged: {name}")
         case ["login", *rest]:
             if not stdin:
                 print("Error: Cannot perform an interactive login from a non TTY device", file=sys.stderr)

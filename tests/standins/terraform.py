@@ -1,9 +1,13 @@
-"""A stand-in for the terraform CLI: init, apply, destroy and output as `python -m deploy` calls
-them, against (mocked) AWS. apply checks what main.tf's validations would (an image must be
-named), publishes a function version when the image changed, points the live alias as main.tf's
-locals say (pinned, canary routing, or the newest) from bentoctl.tfvars and the auto-loaded
-release.auto.tfvars.json, and creates the alarms a canary is watched with. STANDIN_CANARY_FAILS=1
-sets the canary's alarm off, as a failing new version would."""
+"""A stand-in for the terraform CLI: init, plan, show, apply, state pull, destroy and output as
+`python -m deploy` calls them, against (mocked) AWS. plan -out writes the variables it would apply
+and its resource changes, computed from what was last applied (a change of endpoint deletes the
+API or the function URL, a change of deployment_name replaces everything); apply <planfile>
+applies them, printing Terraform-like progress lines. apply checks what main.tf's validations
+would (an image must be named), publishes a function version when the image changed, points the
+live alias as main.tf's locals say (pinned, canary routing, or the newest) from bentoctl.tfvars and
+the auto-loaded release.auto.tfvars.json, and creates the alarms a canary is watched with.
+STANDIN_CANARY_FAILS=1 sets the canary's alarm off, as a failing new version would. init knows a
+generated S3 backend.tf: the bucket must exist, and a change of backend needs -migrate-state."""
 
 from __future__ import annotations
 
@@ -20,15 +24,190 @@ ALIAS = "live"
 
 
 def values(argv: list[str]) -> dict:
-    """Variables as Terraform reads them: the *.auto.tfvars.json files in lexical order, then -var-file."""
+    """Variables as Terraform reads them: the *.auto.tfvars.json files in lexical order, then
+    -var-file and -var in the order given."""
     found = {}
     for auto in sorted(Path().glob("*.auto.tfvars.json")):
         found.update(json.loads(auto.read_text()))
-    for name in [arg.split("=", 1)[1] for arg in argv if arg.startswith("-var-file=")]:
-        text = Path(name).read_text()
-        found.update(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', text, re.MULTILINE))
-        found.update((k, int(v)) for k, v in re.findall(r"^(\w+)\s*=\s*(-?\d+)\s*$", text, re.MULTILINE))
+    for arg in argv:
+        if arg.startswith("-var-file="):
+            text = Path(arg.split("=", 1)[1]).read_text()
+            found.update(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', text, re.MULTILINE))
+            found.update((k, int(v)) for k, v in re.findall(r"^(\w+)\s*=\s*(-?\d+)\s*$", text, re.MULTILINE))
+        elif arg.startswith("-var="):
+            key, _, value = arg[len("-var=") :].partition("=")
+            found[key] = value
     return found
+
+
+def check_image(found: dict) -> bool:
+    """main.tf's validation of the image variables, which Terraform runs for every plan and destroy."""
+    for name in ("image_repository", "image_version"):
+        if not found.get(name):
+            print(f"Error: Invalid value for variable {name}", file=sys.stderr)
+            return False
+    return True
+
+
+def resources(found: dict) -> dict[str, str]:
+    """The resources main.tf declares for these values, {address: type} (the ones the tests read)."""
+    declared = {
+        "aws_iam_role.lambda": "aws_iam_role",
+        "aws_cloudwatch_log_group.lambda": "aws_cloudwatch_log_group",
+        "aws_lambda_function.service": "aws_lambda_function",
+        "aws_lambda_alias.live": "aws_lambda_alias",
+    }
+    if found.get("endpoint", "http_api") == "http_api":
+        declared |= {
+            "aws_apigatewayv2_api.service[0]": "aws_apigatewayv2_api",
+            "aws_apigatewayv2_stage.default[0]": "aws_apigatewayv2_stage",
+            "aws_lambda_permission.api[0]": "aws_lambda_permission",
+        }
+    else:
+        declared |= {"aws_lambda_function_url.live[0]": "aws_lambda_function_url"}
+    return declared
+
+
+RELEASE_KEYS = ("pinned_version", "canary_base_version")
+
+
+def resource_changes(found: dict) -> list[dict]:
+    """What a plan would do, from what was applied last (terraform-applied.json)."""
+    applied = load("terraform-applied.json", {})
+    before, after = applied.get("resources", {}), resources(found)
+    old = applied.get("values", {})
+    renamed = bool(before) and old.get("deployment_name") != found.get("deployment_name")
+    settings = {k: v for k, v in found.items() if k not in RELEASE_KEYS} != {
+        k: v for k, v in old.items() if k not in RELEASE_KEYS
+    }
+    release = any(found.get(k, "") != old.get(k, "") for k in RELEASE_KEYS)
+    changes = []
+    for address, kind in after.items():
+        if address not in before:
+            actions = ["create"]
+        elif renamed:
+            actions = ["delete", "create"]
+        elif kind == "aws_lambda_function" and settings or kind == "aws_lambda_alias" and (settings or release):
+            actions = ["update"]
+        else:
+            actions = ["no-op"]
+        changes.append({"address": address, "type": kind, "actions": actions})
+    changes += [{"address": a, "type": k, "actions": ["delete"]} for a, k in before.items() if a not in after]
+    return changes
+
+
+def plan(argv: list[str]) -> int:
+    if not initialised():
+        return 1
+    found = values(argv)
+    if not check_image(found):
+        return 1
+    out = next(arg.split("=", 1)[1] for arg in argv if arg.startswith("-out="))
+    changes = resource_changes(found)
+    Path(out).write_text(json.dumps({"stand-in plan": True, "values": found, "resource_changes": changes}))
+    for change in changes:
+        if change["actions"] != ["no-op"]:
+            print(f"  # {change['address']} will be {'/'.join(change['actions'])}")
+    print(f"Saved the plan to: {out}")
+    return 0
+
+
+def show_plan(path: str) -> int:
+    saved = json.loads(Path(path).read_text())
+    changes = [
+        {
+            "address": change["address"],
+            "mode": "managed",
+            "type": change["type"],
+            "name": change["address"].split(".")[1].split("[")[0],
+            "change": {"actions": change["actions"]},
+        }
+        for change in saved["resource_changes"]
+    ]
+    print(json.dumps({"format_version": "1.2", "resource_changes": changes}))
+    return 0
+
+
+def initialised() -> bool:
+    if not Path(".terraform").is_dir():
+        print("Error: Inconsistent dependency lock file; run terraform init", file=sys.stderr)
+        return False
+    if not Path("main.tf").is_file():
+        print("Error: No configuration files", file=sys.stderr)
+        return False
+    return True
+
+
+def s3_backend() -> dict | None:
+    """The S3 backend a backend.tf configures (bucket, key, region), or None (local state)."""
+    path = Path("backend.tf")
+    if not path.is_file() or 'backend "s3"' not in path.read_text():
+        return None
+    return dict(re.findall(r'^\s*(bucket|key|region)\s*=\s*"([^"]*)"', path.read_text(), re.MULTILINE))
+
+
+def init(argv: list[str]) -> int:
+    """Like terraform init: a changed backend needs -migrate-state (which moves the local state)."""
+    recorded_file = Path(".terraform") / "terraform.tfstate"
+    recorded = json.loads(recorded_file.read_text()).get("backend") if recorded_file.is_file() else None
+    backend = s3_backend()
+    wanted = {"type": "s3", "config": backend} if backend else None
+    local = Path("terraform.tfstate")
+    local_state = local.is_file() and local.stat().st_size > 0
+    moving = recorded != wanted and (recorded is not None or local_state)
+    if moving and not {"-migrate-state", "-reconfigure"} & set(argv):
+        print(
+            "Error: Backend configuration changed; run terraform init with -migrate-state or -reconfigure",
+            file=sys.stderr,
+        )
+        return 1
+    if backend:
+        s3 = client("s3", {"region": backend.get("region")})
+        try:
+            s3.head_bucket(Bucket=backend["bucket"])
+        except Exception:
+            print(f"Error: S3 bucket {backend['bucket']!r} does not exist.", file=sys.stderr)
+            return 1
+    if moving and wanted and local_state:
+        Path("terraform.tfstate.backup").write_text(local.read_text())
+        local.write_text("")
+    Path(".terraform").mkdir(exist_ok=True)
+    if wanted:
+        recorded_file.write_text(json.dumps({"version": 3, "backend": wanted}))
+    else:
+        recorded_file.unlink(missing_ok=True)
+    print("Terraform has been successfully initialized!")
+    return 0
+
+
+def state_json(applied: dict) -> dict:
+    found = applied.get("values", {})
+    managed = [
+        {"mode": "managed", "type": kind, "name": address.split(".")[1].split("[")[0], "instances": [{}]}
+        for address, kind in applied.get("resources", {}).items()
+    ]
+    data = [
+        {
+            "mode": "data",
+            "type": "aws_ecr_repository",
+            "name": "service",
+            "instances": [{"attributes": {"repository_url": found.get("image_repository", "")}}],
+        },
+        {
+            "mode": "data",
+            "type": "aws_ecr_image",
+            "name": "service",
+            "instances": [{"attributes": {"image_tag": found.get("image_version", "")}}],
+        },
+    ]
+    return {"version": 4, "resources": managed + data if managed else []}
+
+
+def record_state(applied: dict) -> None:
+    """What was applied, in the stand-in's state and, with local state, in terraform.tfstate."""
+    save("terraform-applied.json", applied)
+    if s3_backend() is None:
+        Path("terraform.tfstate").write_text(json.dumps(state_json(applied)) if applied else "")
 
 
 def client(service: str, found: dict):
@@ -127,37 +306,62 @@ def alarms(found: dict, canary_active: bool) -> list[str]:
 
 
 def apply(argv: list[str]) -> int:
-    if not Path(".terraform").is_dir():
-        print("Error: Inconsistent dependency lock file; run terraform init", file=sys.stderr)
+    if not initialised():
         return 1
-    if not Path("main.tf").is_file():
-        print("Error: No configuration files", file=sys.stderr)
-        return 1
-    found = values(argv)
-    for name in ("image_repository", "image_version"):
-        if not found.get(name):
-            print(f"Error: Invalid value for variable {name}", file=sys.stderr)
+    saved = [arg for arg in argv if not arg.startswith("-")]
+    if saved:
+        if any(arg.startswith("-var") for arg in argv):
+            print("Error: Can't set variables when applying a saved plan", file=sys.stderr)
             return 1
+        planned = json.loads(Path(saved[0]).read_text())
+        found, changes = planned["values"], planned["resource_changes"]
+    else:
+        found = values(argv)
+        changes = resource_changes(found)
+    if not check_image(found):
+        return 1
+    counts = {"added": 0, "changed": 0, "destroyed": 0}
+    for change in changes:
+        actions = change["actions"]
+        if actions == ["no-op"]:
+            continue
+        verb = {"create": "Creating", "update": "Modifying", "delete": "Destroying"}[actions[0]]
+        print(f"{change['address']}: {verb}...", flush=True)
+        counts["added"] += "create" in actions
+        counts["changed"] += actions == ["update"]
+        counts["destroyed"] += "delete" in actions
     newest = publish(found)
     live, routing = point_alias(found, newest)
     names = alarms(found, bool(routing["AdditionalVersionWeights"]))
-    save(
-        "terraform-applied.json",
-        {"newest_version": newest, "live_version": live, "canary_alarms": names, "routing": routing, "values": found},
+    record_state(
+        {
+            "newest_version": newest,
+            "live_version": live,
+            "canary_alarms": names,
+            "routing": routing,
+            "values": found,
+            "resources": resources(found),
+        }
     )
-    print("Apply complete!")
+    print(
+        f"Apply complete! Resources: {counts['added']} added, {counts['changed']} changed, "
+        f"{counts['destroyed']} destroyed."
+    )
     return 0
 
 
 def destroy(argv: list[str]) -> int:
     found = values(argv)
+    if not check_image(found):
+        return 1
     functions = client("lambda", found)
     try:
         functions.delete_function(FunctionName=found["deployment_name"])
     except functions.exceptions.ResourceNotFoundException:
         pass
-    save("terraform-applied.json", {})
-    print("Destroy complete!")
+    gone = len(load("terraform-applied.json", {}).get("resources", {}))
+    record_state({})
+    print(f"Destroy complete! Resources: {gone} destroyed.")
     return 0
 
 
@@ -167,9 +371,16 @@ def main(argv: list[str]) -> int:
     match argv:
         case ["version", "-json"]:
             print(json.dumps({"terraform_version": os.environ.get("STANDIN_TERRAFORM_VERSION", "1.9.8")}))
-        case ["init", *_]:
-            Path(".terraform").mkdir(exist_ok=True)
-            print("Terraform has been successfully initialized!")
+        case ["init", *rest]:
+            return init(rest)
+        case ["plan", *rest]:
+            return plan(rest)
+        case ["show", "-json", path]:
+            return show_plan(path)
+        case ["state", "pull"]:
+            applied = load("terraform-applied.json", {})
+            if applied.get("resources"):
+                print(json.dumps(state_json(applied)))
         case ["apply", *rest]:
             return apply(rest)
         case ["destroy", *rest]:
