@@ -203,3 +203,37 @@ def test_a_build_that_exits_0_without_an_image_fails_even_with_an_old_one_presen
     assert "failed at step 'image: build and push'" in done.stderr
     assert f"bentoctl build did not build {name}" in done.stderr
     assert not any(argv[0] == "push" for argv in done.calls("docker"))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("actions", [["delete", "create"], ["create", "delete"], ["delete"]])
+def test_every_delete_or_replacement_of_what_clients_reach_is_refused(actions):
+    from deploy.infrastructure import PROTECTED, refused
+
+    for kind in PROTECTED:
+        change = {"address": f"{kind}.x", "type": kind, "actions": actions}
+        assert refused([change]) and f"{kind}.x" in refused([change])[0], kind
+    harmless = [
+        {"address": "aws_lambda_function.service", "type": "aws_lambda_function", "actions": ["update"]},
+        {"address": "aws_lambda_alias.live", "type": "aws_lambda_alias", "actions": ["create"]},
+        {"address": "aws_apigatewayv2_stage.default[0]", "type": "aws_apigatewayv2_stage", "actions": actions},
+    ]
+    assert refused(harmless) == []
+
+
+@pytest.mark.unit
+def test_the_plan_summary_counts_a_replacement_as_an_addition_and_a_destruction():
+    from deploy.infrastructure import summary
+
+    changes = [
+        {"address": "aws_lambda_alias.live", "type": "aws_lambda_alias", "actions": ["create", "delete"]},
+        {"address": "aws_iam_role.lambda", "type": "aws_iam_role", "actions": ["create"]},
+        {"address": "aws_lambda_function.service", "type": "aws_lambda_function", "actions": ["update"]},
+        {"address": "aws_apigatewayv2_api.service[0]", "type": "aws_apigatewayv2_api", "actions": ["delete"]},
+    ]
+    assert summary(changes) == [
+        "plan: 2 to add, 1 to change, 2 to destroy",
+        "  replace aws_lambda_alias.live",
+        "  update aws_lambda_function.service",
+        "  destroy aws_apigatewayv2_api.service[0]",
+    ]
