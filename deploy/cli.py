@@ -1,13 +1,16 @@
 """`python -m deploy deploy|generate|rollback|destroy`: the cloud path, one command each way.
 
 deploy:   prerequisites → operator → Bento → settings (bentoctl generate) → image (build without
-          attestations for the function's architecture, push, verify, protect) → terraform init
-          and apply (a new published version) → the example rows through the endpoint → with
-          canary_percent set, the alarms watched for canary_minutes, then promote or roll back.
+          attestations for the function's architecture, push, verify, protect) → terraform init,
+          plan (one that destroys or replaces the function, alias, API or URL needs --yes) and
+          apply (a new published version) → the example rows through the endpoint → with
+          canary_percent set, the alarms watched for canary_minutes, then promote or roll back →
+          versions beyond keep_versions pruned.
 rollback: the live alias back to the previous published version (or --to N), at once, then
           recorded for Terraform; nothing is rebuilt or pushed.
 generate: main.tf and bentoctl.tfvars from deployment_config.yaml (bentoctl generate), no AWS.
-destroy:  terraform destroy, and only once it succeeded, the image repository.
+destroy:  terraform destroy (when the state holds anything), and only once it succeeded, the
+          image repository; then the deployed values are forgotten.
 """
 
 from __future__ import annotations
