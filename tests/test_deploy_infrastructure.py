@@ -237,3 +237,19 @@ def test_the_plan_summary_counts_a_replacement_as_an_addition_and_a_destruction(
         "  update aws_lambda_function.service",
         "  destroy aws_apigatewayv2_api.service[0]",
     ]
+
+
+@pytest.mark.unit
+def test_a_pruning_failure_is_a_warning_not_a_failed_deploy(monkeypatch, capsys, tmp_path):
+    from botocore.exceptions import ClientError
+
+    from deploy import prune
+    from deploy.settings import Deployment
+
+    def denied(deployment):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DeleteFunction")
+
+    monkeypatch.setattr(prune, "prune", denied)
+    prune.report(Deployment(name="xgb-classifier", spec={"keep_versions": 2, "region": REGION}, workdir=tmp_path))
+    out = capsys.readouterr().out
+    assert "warning: pruning stopped" in out and "AccessDeniedException" in out and "lambda:DeleteFunction" in out
