@@ -105,6 +105,7 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
         digest = image.verify(deployment, tag)
         print(f"    {repository}:{tag} = {digest}, single-platform")
         print(f"    kept from expiry as {image.protect(deployment, tag)}")
+    records = snapshot(deployment.workdir / terraform.DEPLOYED_FILE, deployment.workdir / release.RELEASE_FILE)
     with step(f"{terraform.DEPLOYED_FILE}: the new image and what it holds"):
         terraform.write_deployed(deployment.workdir, image_repository=repository, image_version=tag, **what)
     with step("terraform init"):
@@ -118,11 +119,19 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
             + (f"; the new version gets {deployment.spec['canary_percent']} % first" if canary else "")
         )
     with step("terraform apply"):
-        infrastructure.apply(deployment)
-        out = infrastructure.outputs(deployment)
-        url, newest = out.get("endpoint"), str(out.get("newest_version", ""))
-        if not url:
-            raise StepFailed("terraform output has no endpoint")
+        try:
+            infrastructure.apply(deployment)
+            out = infrastructure.outputs(deployment)
+            url, newest = out.get("endpoint"), str(out.get("newest_version", ""))
+            if not url:
+                raise StepFailed("terraform output has no endpoint")
+        except infrastructure.PlanRefused:
+            restore(records)
+            raise
+        except StepFailed as error:
+            if not canary:
+                raise
+            raise release.end_canary(deployment, current, f"terraform apply failed ({error})", error.hint) from None
         print(f"    published version {newest}; live alias: {out.get('live_version')}")
     with step("first call: example rows to /classify"):
         try:
@@ -140,6 +149,19 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
         f"{config.N_FEATURES} features to:\n  {url}/classify"
     )
     return url
+
+
+def snapshot(*paths: Path) -> dict[Path, str | None]:
+    """The files' contents (None: absent), to put back if nothing gets applied."""
+    return {path: path.read_text() if path.is_file() else None for path in paths}
+
+
+def restore(records: dict[Path, str | None]) -> None:
+    for path, text in records.items():
+        if text is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(text)
 
 
 def bake_canary(deployment: Deployment, base: str, newest: str, alarms: list[str], seconds: float | None) -> None:

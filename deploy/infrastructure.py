@@ -34,6 +34,10 @@ APPROVE_HINT = (
 )
 
 
+class PlanRefused(StepFailed):
+    """The plan destroys or replaces what clients reach and --yes was not given: nothing applied."""
+
+
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
@@ -136,7 +140,7 @@ def apply(deployment: Deployment, extra: tuple[str, ...] = ()) -> None:
         print(f"    {line}", flush=True)
     dangerous = refused(changes)
     if dangerous and not deployment.approve_replacements:
-        raise StepFailed(
+        raise PlanRefused(
             "the plan destroys or replaces what clients reach, so nothing was applied:\n  " + "\n  ".join(dangerous),
             APPROVE_HINT.format(plan=PLAN_FILE),
         )

@@ -12,7 +12,7 @@ import subprocess
 import boto3
 import pytest
 
-from tests.deploy_harness import REGION, ecr_tags, lambda_client, new_image_version, run_deploy, set_spec
+from tests.deploy_harness import REGION, ecr_tags, lambda_client, new_image_version, run_deploy, set_spec, tfvars
 from tests.terraform_files import parsed
 
 BUCKET = "xgb-classifier-tf-state"
@@ -53,6 +53,20 @@ def test_an_endpoint_switch_stops_at_the_plan_until_yes_and_terraform_shows_its_
     assert "aws_lambda_function_url.live[0]: Creating..." in approved.stdout
     assert terraform_calls(approved, "apply")[-1] == ["apply", "-input=false", "deploy.tfplan"]
     assert not (workdir / "deploy.tfplan").exists()
+
+
+def test_a_refused_plan_leaves_the_records_naming_what_is_deployed(aws, workdir, server, built_bento, tmp_path):
+    """A new image with an endpoint switch: the plan stops it, so the deployed values and the
+    release file must still say what runs, not the image that was never applied."""
+    first = deploy(workdir, server, built_bento, tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = {name: (workdir / name).read_text() for name in ("deployed.auto.tfvars.json", "release.auto.tfvars.json")}
+    set_spec(workdir, endpoint="function_url", public_url_uncapped=True, canary_percent=10)
+    stopped = new_image_version(workdir, server, built_bento, tmp_path)
+    assert stopped.returncode == 1 and "failed at step 'terraform apply'" in stopped.stderr, stopped.stderr
+    assert "-arm64" in stopped.stdout, "the second deploy pushed a new image"
+    assert {name: (workdir / name).read_text() for name in before} == before
+    assert tfvars(workdir)["image_version"].endswith("-x86_64")
 
 
 def test_state_in_s3_backend_written_state_migrated_and_back(aws, workdir, server, built_bento, tmp_path):

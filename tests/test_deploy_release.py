@@ -136,6 +136,20 @@ def test_a_canary_whose_first_call_fails_is_back_on_the_previous_version(aws, wo
     assert release_file(workdir) == {"pinned_version": "1", "canary_base_version": ""}
 
 
+def test_a_canary_whose_apply_step_fails_after_the_apply_is_back_on_the_previous_version(
+    aws, workdir, server, built_bento, tmp_path
+):
+    """The apply gave the new version its share, then reading Terraform's outputs failed: the
+    canary must not be left running with the release file still asking for it."""
+    assert deploy(workdir, server.url, tmp_path, built_bento).returncode == 0
+    set_spec(workdir, canary_percent=20, canary_minutes=1)
+    done = new_image_version(workdir, server, built_bento, tmp_path, env={"STANDIN_FAIL": "terraform output"})
+    assert done.returncode == 1, done.stdout
+    assert "failed at step 'terraform apply'" in done.stderr and "rolled back to version 1" in done.stderr
+    assert live_alias()["FunctionVersion"] == "1" and weights() == {}
+    assert release_file(workdir) == {"pinned_version": "1", "canary_base_version": ""}
+
+
 def refuse_listing_versions(seen) -> tuple | None:
     """Lambda refuses ListVersionsByFunction, which the stand-in's apply of an unchanged image calls."""
     if seen.method == "GET" and re.fullmatch(r"/[^/]+/functions/[^/]+/versions/?(\?.*)?", seen.path):
