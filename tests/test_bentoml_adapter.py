@@ -8,7 +8,6 @@ import asyncio
 import inspect
 import logging
 import re
-import sys
 
 import bentoml
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from src import bentoml_adapter
 from src.config import PROJECT_ROOT
 from tests import source_facts
+from tests.log_capture import captured, log_endpoint_error
 
 pytestmark = pytest.mark.unit
 
@@ -64,23 +64,8 @@ def test_the_http_app_logs_endpoint_errors_on_its_module_logger():
     assert source_facts.source_of(handled[0].body[0]) == "log_exception(request, sys.exc_info())"
     assert list(inspect.signature(http_app.log_exception).parameters) == ["request", "exc_info"]
 
-    class Request:  # what log_exception reads of a request
-        method = "POST"
-
-        class url:
-            path = "/classify"
-
-    records = []
-    capture = logging.Handler()
-    capture.emit = records.append
-    http_app.logger.addHandler(capture)
-    try:
-        try:
-            raise RuntimeError("probe")
-        except RuntimeError:
-            http_app.log_exception(Request(), sys.exc_info())
-    finally:
-        http_app.logger.removeHandler(capture)
+    with captured(http_app.logger) as records:
+        log_endpoint_error(http_app, RuntimeError("probe"))
     assert [(r.levelno, r.exc_info[0]) for r in records] == [(logging.ERROR, RuntimeError)]
 
 

@@ -24,6 +24,7 @@ from tests.commands import run_python, serve
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2
 from tests.lambda_harness import lambda_env, read_only_prefix
+from tests.log_capture import captured, log_endpoint_error
 from tests.sample_requests import NARROW, ROW, over_the_limit
 
 OVER_LIMIT = over_the_limit(json.dumps(ROW), 180_000)
@@ -178,35 +179,19 @@ def test_bentoml_still_logs_endpoint_exceptions_where_quiet_refusals_looks():
     class Refused(BentoMLException):
         pass
 
-    class Request:
-        method = "POST"
-
-        class url:
-            path = "/classify"
-
-    records = []
-    capture = logging.Handler()
-    capture.emit = records.append
     before = list(http_app.logger.filters)
-    http_app.logger.addHandler(capture)
     try:
-        for exc in (Refused("bad row"), RuntimeError("model failed")):
-            try:
-                raise exc
-            except Exception:
-                http_app.log_exception(Request(), sys.exc_info())
-        assert [r.exc_info[0] for r in records] == [Refused, RuntimeError]
-        assert all(r.levelno == logging.ERROR and r.name == http_app.logger.name for r in records)
-        records.clear()
-        quiet_refusals(Refused)
-        for exc in (Refused("bad row"), RuntimeError("model failed")):
-            try:
-                raise exc
-            except Exception:
-                http_app.log_exception(Request(), sys.exc_info())
-        assert [r.exc_info[0] for r in records] == [RuntimeError], "only the refusal is dropped"
+        with captured(http_app.logger) as records:
+            for error in (Refused("bad row"), RuntimeError("model failed")):
+                log_endpoint_error(http_app, error)
+            assert [r.exc_info[0] for r in records] == [Refused, RuntimeError]
+            assert all(r.levelno == logging.ERROR and r.name == http_app.logger.name for r in records)
+            records.clear()
+            quiet_refusals(Refused)
+            for error in (Refused("bad row"), RuntimeError("model failed")):
+                log_endpoint_error(http_app, error)
+            assert [r.exc_info[0] for r in records] == [RuntimeError], "only the refusal is dropped"
     finally:
-        http_app.logger.removeHandler(capture)
         http_app.logger.filters[:] = before
 
 
