@@ -120,7 +120,7 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
         )
     with step("terraform apply"):
         try:
-            infrastructure.apply(deployment)
+            changes = infrastructure.apply(deployment)
             out = infrastructure.outputs(deployment)
             url, newest = out.get("endpoint"), str(out.get("newest_version", ""))
             if not url:
@@ -135,7 +135,7 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
         print(f"    published version {newest}; live alias: {out.get('live_version')}")
     with step("first call: example rows to /classify"):
         try:
-            print(f"    {endpoint.check(deployment, url, created=current is None)}")
+            print(f"    {endpoint.check(deployment, url, created=infrastructure.creates_endpoint(changes))}")
         except StepFailed as error:
             if not (canary and newest != current):
                 raise

@@ -1,7 +1,7 @@
 """The first call to a new deployment: the example rows to <endpoint>/classify, authenticated as
 the spec's `auth` asks, retried while the API and a cold function come up: 429 and 5xx for up to
-90 s, and on the deploy that created the endpoint (nothing was live before it) 403 and 404 for its
-first minute too; any other refusal fails at once.
+90 s, and when the apply created the endpoint (a stage, a function URL or an invoke permission)
+403 and 404 for its first minute too; any other refusal fails at once.
 
 auth iam: the call is signed with SigV4 from the deployer's AWS credentials (service
 `execute-api` for the HTTP API, `lambda` for a function URL). auth jwt: the token in

@@ -13,7 +13,7 @@ import json
 
 import boto3
 
-from deploy.settings import Deployment, ecr
+from deploy.settings import Deployment, deployable, ecr
 from deploy.steps import StepFailed, bentoctl_executable, run, tail
 
 SINGLE_MANIFEST = {"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json"}
@@ -62,7 +62,7 @@ def build(deployment: Deployment, bento_tag: str) -> str:
             "--dry-run",
         ],
         cwd=deployment.workdir,
-        env=BUILD_ENV,
+        env={**BUILD_ENV, deployable.BASE_IMAGE_VARIABLE: deployment.spec.get("base_image", "")},
     )
     if local_image_id(name) is None:
         raise StepFailed(

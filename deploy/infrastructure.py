@@ -132,9 +132,18 @@ def refused(changes: list[dict]) -> list[str]:
     ]
 
 
-def apply(deployment: Deployment, extra: tuple[str, ...] = ()) -> None:
+# What clients reach a new endpoint through; AWS takes seconds to make each one answer.
+ENDPOINT_TYPES = {"aws_apigatewayv2_stage", "aws_lambda_function_url", "aws_lambda_permission"}
+
+
+def creates_endpoint(changes: list[dict]) -> bool:
+    """Whether the plan creates (or replaces) a stage, a function URL or an invoke permission."""
+    return any(c["type"] in ENDPOINT_TYPES and "create" in c["actions"] for c in changes)
+
+
+def apply(deployment: Deployment, extra: tuple[str, ...] = ()) -> list[dict]:
     """Plan, print the summary, stop before an unapproved destroy or replacement of PROTECTED,
-    then apply the saved plan, Terraform's output streamed."""
+    then apply the saved plan, Terraform's output streamed; returns the plan's changes."""
     changes = plan_changes(deployment, extra)
     for line in summary(changes):
         print(f"    {line}", flush=True)
@@ -146,6 +155,7 @@ def apply(deployment: Deployment, extra: tuple[str, ...] = ()) -> None:
         )
     run(["terraform", "apply", NO_INPUT, PLAN_FILE], cwd=deployment.workdir, capture=False)
     (deployment.workdir / PLAN_FILE).unlink(missing_ok=True)
+    return changes
 
 
 def deployed_in_state(deployment: Deployment) -> tuple[list[str], dict]:

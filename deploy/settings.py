@@ -19,7 +19,7 @@ if str(OPERATOR_DIR) not in sys.path:
 
 import operator_config  # noqa: E402
 
-from aws_lambda_operator import ecr, terraform  # noqa: E402, F401  (ecr: for deploy.cli)
+from aws_lambda_operator import deployable, ecr, terraform  # noqa: E402, F401  (for deploy.cli, deploy.image)
 
 VALUES_FILE = terraform.VALUES_FILE
 # The Lambda alias clients reach (main.tf's local.alias_name).

@@ -282,11 +282,27 @@ def test_the_alias_name_is_the_one_main_tf_declares():
     assert parsed(PROJECT_ROOT / "main.tf")["locals"][0]["alias_name"] == ALIAS
 
 
-def test_a_bad_setting_stops_the_deploy_although_bentoctl_exits_0(aws, workdir, server, built_bento, tmp_path):
-    """bentoctl reports a refused spec and exits 0; the deploy reads its files, not its exit code."""
-    set_spec(workdir, memory_size=64)
+@pytest.mark.parametrize(
+    "name, spec, message",
+    [
+        (None, {"memory_size": 64}, "memory_size"),
+        (None, {"reserved_concurrency": 0}, "reserved_concurrency"),
+        ("XGB-Classifier", {}, "lower-case"),
+        (None, {"endpoint": "function_url", "auth": "none"}, "public_url_uncapped"),
+    ],
+)
+def test_a_bad_setting_stops_the_deploy_although_bentoctl_exits_0(
+    aws, workdir, server, built_bento, tmp_path, name, spec, message
+):
+    """bentoctl reports a refused spec and exits 0; the deploy reads its files, not its exit code.
+    Among them what AWS would refuse at apply (an upper-case name for ECR, no concurrency at all)
+    and a public function URL without a cap."""
+    set_spec(workdir, **spec)
+    if name:
+        config = yaml.safe_load((workdir / "deployment_config.yaml").read_text())
+        (workdir / "deployment_config.yaml").write_text(yaml.safe_dump({**config, "name": name}))
     done = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento))
     assert done.returncode == 1
-    assert "failed at step 'settings: bentoctl generate'" in done.stderr and "memory_size" in done.stderr
+    assert "failed at step 'settings: bentoctl generate'" in done.stderr and message in done.stderr, done.stderr
     assert not any(argv[:2] == ["buildx", "build"] for argv in done.calls("docker"))
     assert not any(argv[0] in ("init", "apply") for argv in done.calls("terraform"))

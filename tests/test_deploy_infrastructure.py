@@ -204,6 +204,21 @@ def test_a_build_whose_messages_wrap_succeeds(aws, workdir, server, built_bento,
     assert "Created docker image: aws-lambda" not in done.stdout
 
 
+def test_base_image_is_what_the_image_is_built_from(aws, workdir, server, built_bento, tmp_path):
+    """A mirror (or a tag with its digest) for the image's FROM, set in deployment_config.yaml,
+    reaches the Dockerfile Docker builds; without it, the Dockerfile's default."""
+    default = deploy(workdir, server, built_bento, tmp_path)
+    assert default.returncode == 0, default.stdout + default.stderr
+    images = tmp_path / "standin-state" / "images.json"
+    assert {image["Base"] for image in json.loads(images.read_text()).values()} == {"python:3.11-slim-bookworm"}
+
+    mirror = "public.ecr.aws/docker/library/python:3.11-slim-bookworm@sha256:" + "ab" * 32
+    set_spec(workdir, base_image=mirror, architecture="arm64")
+    done = deploy(workdir, server, built_bento, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert mirror in {image["Base"] for image in json.loads(images.read_text()).values()}
+
+
 def test_a_build_that_exits_0_without_an_image_fails_even_with_an_old_one_present(
     aws, workdir, server, built_bento, tmp_path
 ):

@@ -121,6 +121,12 @@ def test_a_new_endpoint_s_403_and_404_are_retried_an_existing_one_s_are_not(
     assert "failed at step 'first call" in again.stderr and "403" in again.stderr
     assert [call.status for call in gateway.requests("POST", "/classify")] == [403], "an existing API: not retried"
 
+    set_spec(workdir, endpoint="function_url", public_url_uncapped=True)
+    with Gateway(server.url, refuse_first([403, 404])) as gateway:
+        switched = run_deploy("deploy", workdir, gateway.url, tmp_path, args=("--bento", built_bento, "--yes"))
+    assert switched.returncode == 0, switched.stdout + switched.stderr
+    assert [call.status for call in gateway.requests("POST", "/classify")] == [403, 404, 200], "a new URL: retried"
+
 
 # A canary that fails after its apply
 

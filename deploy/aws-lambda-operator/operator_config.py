@@ -208,6 +208,16 @@ OPERATOR_SCHEMA = {
             "local state in terraform.tfstate."
         ),
     },
+    "base_image": {
+        "type": "string",
+        "default": "",
+        "regex": r"(|[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?)",
+        "help_message": (
+            "Base image `make deploy` builds the Lambda image from (the Dockerfile's BASE_IMAGE), e.g. ECR "
+            "Public's copy public.ecr.aws/docker/library/python:3.11-slim-bookworm, optionally pinned "
+            "with @sha256:<digest>; empty: the Dockerfile's default, python:3.11-slim-bookworm."
+        ),
+    },
     # Set by `bentoctl build` once the image is pushed; absent before the first build.
     "image_tag": {"type": "string", "required": False},
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -41,6 +42,13 @@ def context_digest(context: Path) -> str:
     return digest.hexdigest()
 
 
+def base_image(dockerfile: str) -> str:
+    """The image the Dockerfile's FROM names, its ARG defaults filled in (no --build-arg reaches here)."""
+    defaults = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.MULTILINE))
+    source = re.search(r"^FROM (\S+)", dockerfile, re.MULTILINE).group(1)
+    return re.sub(r"\$\{(\w+)\}", lambda m: defaults.get(m.group(1), ""), source)
+
+
 def buildx_build(argv: list[str]) -> int:
     context = Path(argv[-1])
     dockerfile = context / (option_values(argv, "--file", "-f") or ["Dockerfile"])[0]
@@ -54,6 +62,7 @@ def buildx_build(argv: list[str]) -> int:
     ) or os.environ.get("STANDIN_FORCE_ATTESTATIONS") == "1"
     config = json.dumps({"architecture": architecture, "os": "linux", "context": context_digest(context)})
     image = {
+        "Base": base_image(dockerfile.read_text()),
         "Id": "sha256:" + hashlib.sha256(config.encode()).hexdigest(),
         "Os": "linux",
         "Architecture": architecture,

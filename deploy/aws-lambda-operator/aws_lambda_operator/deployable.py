@@ -15,15 +15,24 @@ Layout (bentoctl builds ``env/docker/Dockerfile`` inside the returned directory)
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from pathlib import Path
 
 import yaml
 
+from aws_lambda_operator.terraform import operator_schema
+
 IMAGE_FILES = Path(__file__).parent / "image"
 # Directories BentoML 1.4 creates under BENTOML_HOME at import unless they exist.
 BENTOML_HOME_DIRS = ("bentos", "models", "envs", "tmp")
 CONTEXT_NAME = "aws-lambda-deployable"
+# bentoctl hands create_deployable no spec, and its --build-arg does not reach BentoML 1.4's buildx
+# call; the base image (spec.base_image, set by `python -m deploy`) comes through the environment.
+BASE_IMAGE_VARIABLE = "LAMBDA_BASE_IMAGE"
+BASE_IMAGE_LINE = re.compile(r"^ARG BASE_IMAGE=.*$", re.MULTILINE)
+IMAGE_REFERENCE = re.compile(operator_schema()["base_image"]["regex"])
 
 
 class DeployableError(RuntimeError):
@@ -48,9 +57,18 @@ def copy_models(bento_path: Path, store: Path, tags: list[str]) -> None:
         (store / name / "latest").write_text(version)
 
 
-def dockerfile_text(model_tag: str, service: str) -> str:
-    template = (IMAGE_FILES / "Dockerfile").read_text()
-    return template.replace("{{MODEL_TAG}}", model_tag).replace("{{BENTO_SERVICE}}", service)
+def dockerfile_text(model_tag: str, service: str, base_image: str = "") -> str:
+    """The Dockerfile for this Bento; ``base_image`` (a mirror, or a tag with its digest) replaces
+    the default of its BASE_IMAGE argument."""
+    text = (IMAGE_FILES / "Dockerfile").read_text()
+    text = text.replace("{{MODEL_TAG}}", model_tag).replace("{{BENTO_SERVICE}}", service)
+    if base_image:
+        if not IMAGE_REFERENCE.fullmatch(base_image):
+            raise DeployableError(f"{BASE_IMAGE_VARIABLE}={base_image!r} is not an image reference")
+        text, count = BASE_IMAGE_LINE.subn(f"ARG BASE_IMAGE={base_image}", text, count=1)
+        if count != 1:
+            raise DeployableError("the operator's Dockerfile has no `ARG BASE_IMAGE=` line")
+    return text
 
 
 def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_deployable=True):
@@ -82,5 +100,6 @@ def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_dep
 
     docker_dir = context / "env" / "docker"
     docker_dir.mkdir(parents=True)
-    (docker_dir / "Dockerfile").write_text(dockerfile_text(tags[0], str(service)))
+    base_image = os.environ.get(BASE_IMAGE_VARIABLE, "")
+    (docker_dir / "Dockerfile").write_text(dockerfile_text(tags[0], str(service), base_image))
     return str(context)

@@ -32,7 +32,7 @@ def operator_schema() -> dict:
 # Set by `bentoctl build` (the pushed image), not by the user; written as DEPLOYED values.
 BUILD_KEYS = ("image_tag",)
 # Spec keys that only `python -m deploy` reads (pruning, the state backend): not Terraform variables.
-DEPLOY_ONLY = ("keep_versions", "state_bucket", "public_url_uncapped")
+DEPLOY_ONLY = ("keep_versions", "state_bucket", "public_url_uncapped", "base_image")
 # Spec keys passed to Terraform unchanged, in the schema's order (bentoctl.tfvars keeps it).
 PASSED_THROUGH = tuple(key for key in operator_schema() if key not in BUILD_KEYS + DEPLOY_ONLY)
 # What is deployed, written by `bentoctl build` or `make deploy` into DEPLOYED_FILE (git-ignored,
