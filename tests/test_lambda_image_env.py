@@ -15,7 +15,7 @@ import pytest
 from tests.fake_runtime_api import FakeRuntimeApi
 from tests.lambda_events import http_api_v2
 from tests.lambda_harness import image_command, invoke, lambda_env, read_only_prefix, site_packages, site_packages_mb
-from tests.sample_requests import ROWS, counting_row, expected_labels
+from tests.sample_requests import ROWS, counting_row, expected_labels, expected_probabilities
 
 MAX_SITE_PACKAGES_MB = 250
 
@@ -60,7 +60,7 @@ def test_handler_answers_from_the_image_environment_read_only(image_python, imag
     print(f"\ncold start {report['cold_start_s']:.2f} s, warm median {np.median(report['warm_s']) * 1000:.2f} ms")
 
 
-def test_entry_command_serves_events_through_awslambdaric(image_python, image_task):
+def test_entry_command_serves_events_through_awslambdaric(image_python, image_task, booster):
     events = [
         http_api_v2([counting_row()]),
         http_api_v2("[1, 2]"),
@@ -92,6 +92,7 @@ def test_entry_command_serves_events_through_awslambdaric(image_python, image_ta
         api.close()
     assert finished and not api.errors, (api.errors, output[-3000:])
     labels, bad, proba = (api.results[f"request-{n}"] for n in range(3))
-    assert labels["statusCode"] == 200 and json.loads(labels["body"]) in ([0], [1])
+    assert labels["statusCode"] == 200 and json.loads(labels["body"]) == expected_labels(booster, [counting_row()])
     assert bad["statusCode"] == 400 and "wrap a single row" not in bad["body"] and "2-D" in bad["body"]
-    assert proba["statusCode"] == 200 and len(json.loads(proba["body"])) == 3
+    assert proba["statusCode"] == 200
+    np.testing.assert_allclose(json.loads(proba["body"]), expected_probabilities(booster, ROWS[:3]), rtol=1e-6)

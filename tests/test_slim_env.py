@@ -11,7 +11,7 @@ from pathlib import Path
 from src.config import PROJECT_ROOT
 from tests.lambda_events import http_api_v2
 from tests.lambda_harness import lambda_env, run_read_only, site_packages, site_packages_mb
-from tests.sample_requests import ROW
+from tests.sample_requests import ROW, expected_labels
 
 SLIM_ENV = PROJECT_ROOT / "deploy" / "aws-lambda-operator" / "aws_lambda_operator" / "image" / "slim_env.py"
 MAX_SITE_PACKAGES_MB = 180
@@ -83,7 +83,7 @@ def test_site_packages_fit_in_180_mb(image):
     assert (site / "scipy" / "sparse" / "__init__.py").is_file(), "xgboost imports scipy.sparse"
 
 
-def test_serving_loads_nothing_that_was_removed_and_still_answers(image):
+def test_serving_loads_nothing_that_was_removed_and_still_answers(image, booster):
     python, task = image
     probe = task.parent / "slim-probe.py"
     probe.write_text(
@@ -102,7 +102,7 @@ def test_serving_loads_nothing_that_was_removed_and_still_answers(image):
     result = run_read_only([str(python), str(probe)], task, lambda_env(task))
     assert result.returncode == 0, result.stderr[-3000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert seen["status"] == 200 and json.loads(seen["body"]) in ([0], [1]), seen
+    assert seen["status"] == 200 and json.loads(seen["body"]) == expected_labels(booster, [ROW]), seen
     assert seen["loaded"] == [], f"serving loaded removed modules: {seen['loaded']}"
     assert seen["booster"] == "Booster" and seen["sklearn_wrappers"] is False, seen
 
