@@ -15,27 +15,20 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy import release
-from deploy.settings import ALIAS, Deployment, ecr
+from deploy.settings import Deployment, ecr
 
 
 def keep(deployment: Deployment, versions: list[int]) -> set[int]:
     """The versions that stay: see the module's docstring."""
     kept = set(versions[-deployment.spec["keep_versions"] :])
-    functions = boto3.client("lambda", region_name=deployment.region)
-    try:
-        alias = functions.get_alias(FunctionName=deployment.name, Name=ALIAS)
-    except functions.exceptions.ResourceNotFoundException:
-        alias = {}
-    served = [alias.get("FunctionVersion", "")]
-    served += list((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights", {}))
+    live, weights = release.live_routing(deployment)
+    served = [live or "", *weights]
     release_file = deployment.workdir / release.RELEASE_FILE
     if release_file.is_file():
         served += [str(value) for value in json.loads(release_file.read_text()).values()]
-    served_numbers = {int(v) for v in served if str(v).isdigit()}
-    kept |= served_numbers
-    if alias.get("FunctionVersion", "").isdigit():
-        earlier = [v for v in versions if v < int(alias["FunctionVersion"])]
-        kept |= set(earlier[-1:])
+    kept |= {int(v) for v in served if str(v).isdigit()}
+    if live and live.isdigit():
+        kept |= set([v for v in versions if v < int(live)][-1:])
     return kept
 
 
