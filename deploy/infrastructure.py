@@ -9,9 +9,9 @@ spec.state_bucket set, init moves a local state into S3 (and back when it is uns
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
+from deploy import prerequisites
 from deploy.settings import VALUES_FILE, Deployment, terraform
 from deploy.steps import StepFailed, run
 
@@ -38,10 +38,6 @@ class PlanRefused(StepFailed):
     """The plan destroys or replaces what clients reach and --yes was not given: nothing applied."""
 
 
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
-
-
 def wanted_backend(deployment: Deployment) -> dict | None:
     """The S3 backend spec.state_bucket asks for, as Terraform records it; None: local state."""
     bucket = deployment.spec.get("state_bucket") or ""
@@ -62,12 +58,8 @@ def recorded_backend(workdir: Path) -> dict | None:
 
 
 def check_backend_terraform(deployment: Deployment) -> None:
-    text = run(["terraform", "version", "-json"]).stdout
-    try:
-        version = json.loads(text)["terraform_version"]
-    except (ValueError, KeyError):
-        raise StepFailed(f"cannot read Terraform's version from {text[:200]!r}") from None
-    if _version(version) < _version(terraform.BACKEND_TERRAFORM):
+    version = prerequisites.terraform_version()
+    if prerequisites.version_numbers(version) < prerequisites.version_numbers(terraform.BACKEND_TERRAFORM):
         raise StepFailed(
             f"state_bucket needs Terraform {terraform.BACKEND_TERRAFORM} or later (the S3 backend's "
             f"use_lockfile); this is Terraform {version}",

@@ -45,17 +45,26 @@ def check_terraform() -> str:
             "install Terraform 1.3 or later: https://developer.hashicorp.com/terraform/install",
         )
     try:
-        output = run(["terraform", "version", "-json"]).stdout
+        version = terraform_version()
     except StepFailed as error:
         raise StepFailed(f"Terraform does not run ({error})", "reinstall Terraform 1.3 or later") from None
-    try:
-        version = json.loads(output)["terraform_version"]
-    except (ValueError, KeyError):
-        raise StepFailed(f"cannot read Terraform's version from {output[:200]!r}") from None
-    numbers = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
-    if numbers < TERRAFORM_MINIMUM:
+    if version_numbers(version)[:2] < TERRAFORM_MINIMUM:
         raise StepFailed(f"Terraform {version} is too old", "install Terraform 1.3 or later")
     return version
+
+
+def terraform_version() -> str:
+    """`terraform version -json`'s version, e.g. "1.11.4"."""
+    output = run(["terraform", "version", "-json"]).stdout
+    try:
+        return json.loads(output)["terraform_version"]
+    except (ValueError, KeyError):
+        raise StepFailed(f"cannot read Terraform's version from {output[:200]!r}") from None
+
+
+def version_numbers(version: str) -> tuple[int, ...]:
+    """ "1.10.0-beta1" → (1, 10, 0)."""
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
 def check_aws(region: str) -> str:
