@@ -36,6 +36,16 @@ ALIAS = ("aws_lambda_alias", "live")
 NEWEST = "aws_lambda_function.service.version"  # the function's newest published version
 
 
+def mutated_main_tf(directory: Path, written: str, replacement: str, main_tf: Path = MAIN_TF) -> Path:
+    """A copy of main.tf in ``directory`` with ``written`` (which must be in it) replaced, for
+    tests that show an answer comes from the file."""
+    text = main_tf.read_text()
+    assert written in text, f"{main_tf.name} no longer holds {written!r}: update this mutation"
+    copy = Path(directory) / main_tf.name
+    copy.write_text(text.replace(written, replacement))
+    return copy
+
+
 class EvaluationError(RuntimeError):
     """An expression could not be lifted out of main.tf, or Terraform refused or failed to evaluate it."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import terraform_eval
-from tests.terraform_eval import AliasChoice, EvaluationError, alias_choice
+from tests.terraform_eval import AliasChoice, EvaluationError, alias_choice, mutated_main_tf
 
 CASES = {
     "newest": (dict(newest_version="7"), AliasChoice("7", {})),
@@ -55,11 +55,11 @@ def test_values_main_tf_refuses_are_refused(values):
 def test_the_answer_comes_from_the_file_as_written(tmp_path: Path):
     """A copy of main.tf with live_version's branches swapped answers differently: the evaluator
     reads the file, it does not carry a copy of the logic."""
-    text = terraform_eval.MAIN_TF.read_text()
-    written = "(local.canary_active ? var.canary_base_version : local.newest_version)"
-    assert written in text, "main.tf's live_version changed: update this mutation"
-    swapped = tmp_path / "main.tf"
-    swapped.write_text(text.replace(written, "(local.canary_active ? local.newest_version : var.canary_base_version)"))
+    swapped = mutated_main_tf(
+        tmp_path,
+        "(local.canary_active ? var.canary_base_version : local.newest_version)",
+        "(local.canary_active ? local.newest_version : var.canary_base_version)",
+    )
     values = dict(canary_base_version="6", canary_percent=10, newest_version="7")
     assert alias_choice(**values) == AliasChoice("6", {"7": 0.1})
     assert alias_choice(main_tf=swapped, **values) == AliasChoice("7", {"7": 0.1})
@@ -77,12 +77,10 @@ def test_only_the_function_version_reference_is_replaced():
 
 @pytest.mark.unit
 def test_an_expression_that_needs_a_plan_is_refused_not_guessed(tmp_path: Path):
-    changed = tmp_path / "main.tf"
-    changed.write_text(
-        terraform_eval.MAIN_TF.read_text().replace(
-            "newest_version = aws_lambda_function.service.version",
-            "newest_version = aws_lambda_function.service.qualified_arn",
-        )
+    changed = mutated_main_tf(
+        tmp_path,
+        "newest_version = aws_lambda_function.service.version",
+        "newest_version = aws_lambda_function.service.qualified_arn",
     )
     with pytest.raises(EvaluationError, match="only a plan knows"):
         terraform_eval.lifted_configuration(changed)

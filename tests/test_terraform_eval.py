@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.terraform_eval import MAIN_TF, EvaluationError, attributes, configuration, evaluate, expression
+from tests.terraform_eval import (
+    EvaluationError,
+    attributes,
+    configuration,
+    evaluate,
+    expression,
+    mutated_main_tf,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -35,11 +42,7 @@ def test_only_known_refuses_what_only_a_plan_knows():
 
 
 def test_the_answer_follows_the_file(tmp_path: Path):
-    text = MAIN_TF.read_text()
-    written = 'alias_name     = "live"'
-    assert written in text, "main.tf changed: update this mutation"
-    changed = tmp_path / "main.tf"
-    changed.write_text(text.replace(written, 'alias_name     = "current"'))
+    changed = mutated_main_tf(tmp_path, 'alias_name     = "live"', 'alias_name     = "current"')
     assert evaluate("local.alias_resource", main_tf=changed, deployment_name="svc") == "svc:current"
 
 

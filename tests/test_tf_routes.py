@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.terraform_eval import MAIN_TF, as_object, attributes, block, evaluate
+from tests.terraform_eval import MAIN_TF, as_object, attributes, block, evaluate, mutated_main_tf
 
 pytestmark = pytest.mark.unit
 
@@ -157,11 +157,7 @@ def test_every_route_invokes_the_function():
 
 def test_without_the_preflight_routes_the_authorizer_meets_the_preflight(tmp_path: Path):
     """main.tf with the prediction routes alone (as before the OPTIONS routes): the preflight fails."""
-    text = MAIN_TF.read_text()
-    written = "setunion(local.routes, local.preflight_routes)"
-    assert written in text, "main.tf changed: update this mutation"
-    before = tmp_path / "main.tf"
-    before.write_text(text.replace(written, "local.routes"))
+    before = mutated_main_tf(tmp_path, "setunion(local.routes, local.preflight_routes)", "local.routes")
     settings = dict(endpoint="http_api", auth="iam", cors_allow_origins=[ORIGIN])
     outcome = gateway(
         *api_of(before, **settings),
