@@ -345,7 +345,7 @@ def test_the_service_times_out_a_second_before_lambda_does():
 
 @pytest.mark.unit
 def test_the_readmes_settings_table_gives_the_schemas_defaults():
-    """README.md's table of settings restates the defaults for readers; it must say what
+    """docs/deploy.md's table of settings restates the defaults for readers; it must say what
     operator_config.py says."""
     schema = operator_schema()
 
@@ -356,7 +356,7 @@ def test_the_readmes_settings_table_gives_the_schemas_defaults():
             return '""'
         return hcl_value(value) if isinstance(value, float | list) else str(value)
 
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = (PROJECT_ROOT / "docs" / "deploy.md").read_text()
     table = readme[readme.index("| key | default | notes |") :].split("\n\n", 1)[0]
     checked = set()
     for line in table.splitlines()[2:]:

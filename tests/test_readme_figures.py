@@ -1,7 +1,9 @@
-"""README's "Tests" section states figures about the suite; each one here is read from the code
-that sets it, so the section cannot drift from the suite it describes."""
+"""docs/testing.md and the README state figures about the suite; each one here is read from the
+code that sets it, so the text cannot drift from the suite it describes. The README links every
+file in docs/, and every relative link in them leads to a file that exists."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ from tests.sample_requests import DOCUMENTED_THRESHOLD, README
 
 pytestmark = pytest.mark.unit
 TESTS = Path(__file__).resolve().parent
+DOCS = TESTS.parent / "docs"
+TESTING = DOCS / "testing.md"
 
 
 def constant(module: str, name: str):
@@ -21,10 +25,9 @@ def constant(module: str, name: str):
     raise LookupError(f"{module}.py sets no {name}")
 
 
-def readme_tests_section() -> str:
-    text = README.read_text(encoding="utf-8")
-    start = text.index("\n## Tests\n")
-    return " ".join(text[start : text.index("\n## ", start + 1)].split())
+def words(path: Path) -> str:
+    """The file's text with every run of white space made one space, as a reader sees it."""
+    return " ".join(path.read_text(encoding="utf-8").split())
 
 
 @pytest.mark.parametrize(
@@ -40,10 +43,29 @@ def readme_tests_section() -> str:
         f"the documented threshold, {DOCUMENTED_THRESHOLD}",
     ],
 )
-def test_the_tests_section_states_the_suites_figures(figure):
-    assert figure in readme_tests_section()
+def test_the_testing_document_states_the_suites_figures(figure):
+    assert figure in words(TESTING)
 
 
 def test_the_api_section_states_schemathesis_s_examples_per_operation():
-    text = " ".join(README.read_text(encoding="utf-8").split())
+    text = words(README)
     assert f"up to {schemathesis_run.MAX_EXAMPLES} examples per operation (`tests/schemathesis_run.py`)" in text
+
+
+def relative_links(path: Path) -> list[str]:
+    """The targets of the file's Markdown links that point into the repository (no URL, no anchor alone)."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", path.read_text(encoding="utf-8"))
+    return [t.split("#", 1)[0] for t in targets if "://" not in t and not t.startswith("#")]
+
+
+def test_the_readme_links_every_document_in_docs():
+    linked = {(README.parent / target).resolve() for target in relative_links(README)}
+    documents = set(DOCS.glob("*.md"))
+    assert documents, "docs/ holds no document"
+    assert {d.resolve() for d in documents} <= linked, sorted(d.name for d in documents if d.resolve() not in linked)
+
+
+@pytest.mark.parametrize("document", [README, *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name)
+def test_every_relative_link_leads_to_a_file(document):
+    missing = [t for t in relative_links(document) if not (document.parent / t).exists()]
+    assert not missing, missing
