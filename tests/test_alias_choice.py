@@ -1,9 +1,10 @@
 """What the live alias serves (pinned, canary base with the newest on a weight, or the newest),
 evaluated from main.tf's own expressions by the real Terraform core (tests/terraform_eval.py).
 
-The expected answers are written here from README's release story, not from main.tf: a rollback
-pins a version whatever else is set; during a canary the base version keeps the traffic and the
-newest gets canary_percent; a canary whose base is already the newest, or of 0 %, is no canary.
+The expected answers are written here from the release story in docs/operations.md, not from
+main.tf: a rollback pins a version whatever else is set; during a canary the base version keeps
+the traffic and the newest gets canary_percent; a canary whose base is already the newest, or of
+0 %, is no canary.
 """
 
 from pathlib import Path

@@ -184,7 +184,7 @@ def test_destroy_removes_the_repository_only_after_terraform_destroy_succeeded(
 
 
 def test_generate_after_a_build_keeps_the_image(workdir, tmp_path):
-    """`bentoctl generate` after a settings change, as the README says: the image stays named."""
+    """`bentoctl generate` after a settings change, as docs/deploy.md says: the image stays named."""
     (workdir / "deployed.auto.tfvars.json").write_text(
         json.dumps(
             {"image_repository": "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/xgb", "image_version": "abc-x86_64"}

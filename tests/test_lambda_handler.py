@@ -174,7 +174,7 @@ def test_every_route_main_tf_declares_is_answered(run):
 
 
 def test_readmes_sample_event_is_answered(run, booster):
-    """deploy/sample-event.json, the README's local try of the image, gets the booster's labels back."""
+    """deploy/sample-event.json, docs/deploy.md's local try of the image, gets the booster's labels back."""
     response = run["by_name"]["sample event"]
     assert response["statusCode"] == 200, response
     assert json.loads(response["body"]) == expected_labels(booster, json.loads(SAMPLE_EVENT["body"]))

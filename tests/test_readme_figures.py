@@ -52,20 +52,31 @@ def test_the_api_section_states_schemathesis_s_examples_per_operation():
     assert f"up to {schemathesis_run.MAX_EXAMPLES} examples per operation (`tests/schemathesis_run.py`)" in text
 
 
-def relative_links(path: Path) -> list[str]:
-    """The targets of the file's Markdown links that point into the repository (no URL, no anchor alone)."""
+def relative_links(path: Path) -> list[tuple[str, str]]:
+    """(file, anchor) of each Markdown link that points into the repository; an empty file is the
+    document itself, an empty anchor the file's top."""
     targets = re.findall(r"\]\(([^)\s]+)\)", path.read_text(encoding="utf-8"))
-    return [t.split("#", 1)[0] for t in targets if "://" not in t and not t.startswith("#")]
+    return [tuple((t + "#").split("#")[:2]) for t in targets if "://" not in t]
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives the file's headings: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
 def test_the_readme_links_every_document_in_docs():
-    linked = {(README.parent / target).resolve() for target in relative_links(README)}
+    linked = {(README.parent / target).resolve() for target, _ in relative_links(README) if target}
     documents = set(DOCS.glob("*.md"))
     assert documents, "docs/ holds no document"
     assert {d.resolve() for d in documents} <= linked, sorted(d.name for d in documents if d.resolve() not in linked)
 
 
 @pytest.mark.parametrize("document", [README, *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name)
-def test_every_relative_link_leads_to_a_file(document):
-    missing = [t for t in relative_links(document) if not (document.parent / t).exists()]
-    assert not missing, missing
+def test_every_relative_link_leads_to_a_file_and_heading(document):
+    broken = []
+    for target, anchor in relative_links(document):
+        file = document.parent / target if target else document
+        if not file.exists() or (anchor and (file.suffix != ".md" or anchor not in anchors(file))):
+            broken.append(f"{target}#{anchor}")
+    assert not broken, broken

@@ -9,8 +9,9 @@ is routed the way API Gateway documents ("Routing API requests" for HTTP APIs):
   Access-Control-Request-Method) itself, unless the matched route needs authorization: a browser
   sends a preflight without credentials, so the authorizer refuses it.
 
-The expected answers come from the README's promise: the prediction routes take the auth setting,
-a browser's preflight succeeds whatever it is, and a wrong method still gets the service's 405.
+The expected answers come from the promise in docs/deploy.md ("What gets created") and
+docs/security.md: the prediction routes take the auth setting, a browser's preflight succeeds
+whatever it is, and a wrong method still gets the service's 405.
 """
 
 from __future__ import annotations
