@@ -1,35 +1,66 @@
 # The project's commands. `make serve` is the main job, `make test` runs every test.
-# Both create the virtual environment (.venv) and install the pinned requirements first.
+# Both create the virtual environments and install the pinned requirements first.
 
 PYTHON ?= python3.11
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.PHONY: setup check-python image-tools browser-tools data train build forget-missing ready serve \
+  lambda-local lint format test test-fast bench deploy generate rollback destroy clean
+
+# ---------------------------------------------------------------------------- environments
+# Every environment in one place: its folder, and the requirements (-r) and constraints (-c)
+# files it is installed from. The stamp <env>/.installed is newer than those files once installed.
+#   .venv         the project: data, training, serving, the deploy command, tests (BentoML current)
+#   .venv-tools   checkov, whose pins would downgrade the project's packages
+#   .venv-deploy  bentoctl and the older BentoML it needs (requirements-deploy.txt says why)
+#   .venv-lambda  the Lambda image's Python environment, installed as its Dockerfile does
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-TOOLS_VENV := .venv-tools
-TOOLS_STAMP := $(TOOLS_VENV)/.installed
-PIP_FLAGS := --quiet --disable-pip-version-check
-
-.PHONY: setup check-python image-tools data train build forget-missing ready serve lint format test test-fast bench deploy generate rollback destroy clean
-
-setup: $(STAMP) $(TOOLS_STAMP)
+LAMBDA_IMAGE_DIR := deploy/aws-lambda-operator/aws_lambda_operator/image
+LAMBDA_VENV := .venv-lambda
+LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
+ENVS := $(VENV) .venv-tools .venv-deploy
+setup: $(ENVS:%=%/.installed)
 
 check-python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "found " + sys.version' \
 	  || { echo "Python 3.11 is required: make PYTHON=/path/to/python3.11 ..."; exit 1; }
 
-# The project's environment: everything pinned (constraints.txt pins the transitive packages).
-$(STAMP): requirements.txt constraints.txt | check-python
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install $(PIP_FLAGS) -r requirements.txt -c constraints.txt
-	touch $(STAMP)
+$(VENV)/.installed: requirements.txt constraints.txt
+.venv-tools/.installed: requirements-tools.txt constraints-tools.txt
+.venv-deploy/.installed: requirements-deploy.txt constraints-deploy.txt
+%/.installed: | check-python
+	test -x $*/bin/python || $(PYTHON) -m venv $*
+	$*/bin/python -m pip install $(PIP_FLAGS) $(foreach file,$^,$(if $(filter constraints%,$(file)),-c,-r) $(file))
+	touch $@
 
-# checkov in an environment of its own: its pins would downgrade the project's packages.
-$(TOOLS_STAMP): requirements-tools.txt constraints-tools.txt | check-python
-	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements-tools.txt -c constraints-tools.txt
-	touch $(TOOLS_STAMP)
+$(LAMBDA_STAMP): $(LAMBDA_IMAGE_DIR)/requirements-lambda.txt $(LAMBDA_IMAGE_DIR)/slim_env.py | check-python
+	rm -rf $(LAMBDA_VENV) && $(PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps --no-compile -r $<
+	$(LAMBDA_VENV)/bin/python $(LAMBDA_IMAGE_DIR)/slim_env.py
+	touch $@
 
-# The pipeline, each step rerun only when its inputs changed or its output is gone from the store.
+# Debian's packages the tests use, installed only where one is missing (needs root):
+# podman, buildah and skopeo build and inspect the real Lambda image (no Docker engine needed),
+# mmdebstrap makes the stand-in base image, docker-registry is a local registry to push to;
+# Chromium and ChromeDriver open the service page in a real headless browser.
+define apt_install_missing
+	@missing=""; for file in $(2); do test -x $$file || missing=1; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing $(1) from Debian's packages (needs root)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; } \
+	      || { echo "could not install $(1): run as root, or install them yourself"; exit 1; }; \
+	  fi
+endef
+image-tools:
+	$(call apt_install_missing,podman buildah skopeo mmdebstrap docker-registry,\
+	  /usr/bin/podman /usr/bin/buildah /usr/bin/skopeo /usr/bin/mmdebstrap /usr/bin/docker-registry)
+browser-tools:
+	$(call apt_install_missing,chromium chromium-driver,/usr/bin/chromium /usr/bin/chromedriver)
+
+# ---------------------------------------------------------------------------- the pipeline
+# Each step reruns only when its inputs changed or its output is gone from the store.
 # .make/ (git-ignored) records the model and Bento each step made; `make serve` reuses them.
 MAKE_STATE := .make
 DATA_FILE := data/data.csv
@@ -46,21 +77,18 @@ $(DATA_FILE): src/generate_data.py src/config.py | $(STAMP)
 $(MODEL_STAMP): $(DATA_FILE) $(TRAIN_INPUTS) | $(STAMP)
 	@echo "==> train: the data or the training code changed, or no model yet"
 	@mkdir -p $(MAKE_STATE)
-	$(PY) -m src.train | tee $(MAKE_STATE)/train.log
-	@sed -n 's/^saved model: //p' $(MAKE_STATE)/train.log > $@.new && test -s $@.new && mv $@.new $@
+	$(PY) -m src.train --tag-file $@
 
 $(BENTO_STAMP): $(MODEL_STAMP) $(BENTO_INPUTS)
 	@echo "==> build: a new model or a change in what the Bento holds"
-	XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(VENV)/bin/bentoml build . | tee $(MAKE_STATE)/build.log
-	@sed -n 's/.*Successfully built Bento(tag="\([^"]*\)").*/\1/p' $(MAKE_STATE)/build.log > $@.new \
-	  && test -s $@.new && mv $@.new $@
+	XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(VENV)/bin/bentoml build . --output tag > $@.out
+	@sed -n 's/^__tag__://p' $@.out > $@.new && rm $@.out && test -s $@.new && mv $@.new $@
+	@echo "==> built Bento $$(cat $@)"
 
-# A recorded model or Bento that the store no longer has (another BENTOML_HOME, or deleted) is made again.
+# A recorded model or Bento that the store no longer has (another BENTOML_HOME, or deleted) is
+# made again; one look at the store (src/model_store.py), not a `bentoml` CLI start per tag.
 forget-missing: $(STAMP)
-	@if [ -f $(MODEL_STAMP) ] && ! $(VENV)/bin/bentoml models get "$$(cat $(MODEL_STAMP))" >/dev/null 2>&1; then \
-	  echo "==> $$(cat $(MODEL_STAMP)) is not in the model store: training again"; rm -f $(MODEL_STAMP) $(BENTO_STAMP); fi
-	@if [ -f $(BENTO_STAMP) ] && ! $(VENV)/bin/bentoml get "$$(cat $(BENTO_STAMP))" >/dev/null 2>&1; then \
-	  echo "==> $$(cat $(BENTO_STAMP)) is not in the Bento store: building again"; rm -f $(BENTO_STAMP); fi
+	@$(PY) -m src.model_store forget-missing $(MODEL_STAMP) $(BENTO_STAMP)
 
 # Everything `make serve` needs, made only where needed; says what it reuses.
 ready: $(STAMP)
@@ -85,18 +113,12 @@ build: $(STAMP)
 serve: ready
 	XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(VENV)/bin/bentoml serve src.service:svc --host 127.0.0.1 --port 3000
 
-# Debian's podman, buildah and skopeo build and inspect the real Lambda image in the tests (no Docker
-# engine needed); mmdebstrap makes the stand-in base image; docker-registry is a local registry to push to.
-IMAGE_TOOLS := podman buildah skopeo mmdebstrap docker-registry
-image-tools:
-	@missing=""; for tool in podman buildah skopeo mmdebstrap; do command -v $$tool >/dev/null || missing=1; done; \
-	  test -x /usr/bin/docker-registry || missing=1; \
-	  if [ -n "$$missing" ]; then \
-	    echo "installing $(IMAGE_TOOLS) from Debian's packages (needs root)"; \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(IMAGE_TOOLS) >/dev/null; } \
-	      || { echo "could not install $(IMAGE_TOOLS): run as root, or install them yourself"; exit 1; }; \
-	  fi
+# The current Bento's Lambda handler, in the image's environment, read-only, behind a local API
+# Gateway (payload 2.0) on http://127.0.0.1:3001: python -m deploy.lambda_local --help.
+lambda-local: ready $(LAMBDA_STAMP)
+	$(PY) -m deploy.lambda_local --bento "$$(cat $(BENTO_STAMP))" --python $(LAMBDA_VENV)/bin/python --port 3001
 
+# ---------------------------------------------------------------------------- checks
 # ruff (settings in ruff.toml): lint and format check. `make format` rewrites the files.
 # With terraform on PATH, also `terraform fmt -check` of main.tf and of the operator's template
 # (its spec-variables mark, not HCL, checked as a comment).
@@ -121,7 +143,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m unit -q
 
 # Every test: the lint, the unit tests (they fail first, and fast), then the rest. CI runs this (.ci/run).
-test: lint test-fast setup image-tools
+test: lint test-fast setup image-tools browser-tools
 	$(PY) -m pytest -m "not unit"
 
 # Benchmarks (bench/run.py): writes bench/results.md and bench/results.json.
@@ -129,16 +151,17 @@ bench: setup
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) -m bench.run
 
-# The cloud path (needs Docker with buildx, Terraform and AWS credentials): python -m deploy --help.
+# ---------------------------------------------------------------------------- the cloud path
+# Needs Docker with buildx, Terraform and AWS credentials: python -m deploy --help.
 # deploy uses the newest Bento (make build makes one); rollback returns the live alias to the
 # previous version (or VERSION=n); destroy removes everything deploy created. ARGS passes options
 # on (`make deploy ARGS=--yes`; python -m deploy deploy --help lists them).
-deploy: ready
+deploy: ready .venv-deploy/.installed
 	$(PY) -m deploy deploy --bento "$$(cat $(BENTO_STAMP))" $(ARGS)
 
 # The generated files: main.tf and bentoctl.tfvars from deployment_config.yaml and the operator
 # (make deploy does this too), deploy/sample-event.json from src/config.py.
-generate: $(STAMP)
+generate: $(STAMP) .venv-deploy/.installed
 	$(PY) -m deploy generate
 	$(PY) -m deploy.sample_event
 
@@ -149,55 +172,4 @@ destroy: $(STAMP)
 	$(PY) -m deploy destroy $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) $(MAKE_STATE) reports data/*.csv models/*.bentomodel
-
-# ---------------------------------------------------------------------------- the API contract, the page, lambda-local
-.PHONY: browser-tools lambda-local clean-contract-envs
-
-# schemathesis in an environment of its own: every release needs a newer rich than bentoctl
-# allows (requirements-contract.txt says more).
-CONTRACT_VENV := .venv-contract
-CONTRACT_STAMP := $(CONTRACT_VENV)/.installed
-$(CONTRACT_STAMP): requirements-contract.txt constraints-contract.txt | check-python
-	test -x $(CONTRACT_VENV)/bin/python || $(PYTHON) -m venv $(CONTRACT_VENV)
-	$(CONTRACT_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements-contract.txt -c constraints-contract.txt
-	touch $(CONTRACT_STAMP)
-
-setup: $(CONTRACT_STAMP)
-
-# Debian's Chromium and ChromeDriver: the service page's test opens it in a real headless browser.
-BROWSER_TOOLS := chromium chromium-driver
-browser-tools:
-	@if ! test -x /usr/bin/chromium || ! test -x /usr/bin/chromedriver; then \
-	  echo "installing $(BROWSER_TOOLS) from Debian's packages (needs root)"; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_TOOLS) >/dev/null; } \
-	    || { echo "could not install $(BROWSER_TOOLS): run as root, or install them yourself"; exit 1; }; \
-	fi
-
-test: browser-tools
-
-# The Lambda image's Python environment, installed as its Dockerfile installs it, for lambda-local.
-LAMBDA_IMAGE_DIR := deploy/aws-lambda-operator/aws_lambda_operator/image
-LAMBDA_VENV := .venv-lambda
-LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
-$(LAMBDA_STAMP): $(LAMBDA_IMAGE_DIR)/requirements-lambda.txt $(LAMBDA_IMAGE_DIR)/slim_env.py | check-python
-	rm -rf $(LAMBDA_VENV) && $(PYTHON) -m venv $(LAMBDA_VENV)
-	$(LAMBDA_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps --no-compile \
-	  -r $(LAMBDA_IMAGE_DIR)/requirements-lambda.txt
-	$(LAMBDA_VENV)/bin/python $(LAMBDA_IMAGE_DIR)/slim_env.py
-	touch $(LAMBDA_STAMP)
-
-# The current Bento's Lambda handler, in the image's environment, read-only, behind a local API
-# Gateway (payload 2.0) on http://127.0.0.1:3001: python -m deploy.lambda_local --help.
-lambda-local: ready $(LAMBDA_STAMP)
-	$(PY) -m deploy.lambda_local --bento "$$(cat $(BENTO_STAMP))" --python $(LAMBDA_VENV)/bin/python --port 3001
-
-# setuptools' pkg_resources notice comes from BentoML's CLI before the service is imported, where
-# src/startup.py silences the other known warnings; only the environment reaches it.
-KNOWN_WARNINGS := ignore:pkg_resources is deprecated as an API:UserWarning:fs
-comma := ,
-serve lambda-local: export PYTHONWARNINGS := $(if $(findstring $(KNOWN_WARNINGS),$(PYTHONWARNINGS)),$(PYTHONWARNINGS),$(if $(PYTHONWARNINGS),$(PYTHONWARNINGS)$(comma))$(KNOWN_WARNINGS))
-
-clean: clean-contract-envs
-clean-contract-envs:
-	rm -rf $(CONTRACT_VENV) $(LAMBDA_VENV)
+	rm -rf $(ENVS) $(LAMBDA_VENV) $(MAKE_STATE) reports data/*.csv models/*.bentomodel

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
@@ -27,14 +28,20 @@ from deploy.steps import Failure, StepFailed, bentoctl_executable, run, step, ta
 from src import config
 
 
+def installed_operators() -> dict:
+    """The operators bentoctl has installed: its registry file, as bentoctl documents it
+    (``$BENTOCTL_HOME/operators/operator_list.json``, name -> {"path": ...})."""
+    home = Path(os.environ.get("BENTOCTL_HOME", Path.home() / "bentoctl"))
+    registry = home / "operators" / "operator_list.json"
+    return json.loads(registry.read_text(encoding="utf-8")) if registry.is_file() else {}
+
+
 def ensure_operator() -> None:
     """This repository's operator, installed in bentoctl by path (bentoctl then reads it in place)."""
-    from bentoctl.operator import get_local_operator_registry
-
-    installed = get_local_operator_registry().list().get(operator_config.OPERATOR_NAME)
+    installed = installed_operators().get(operator_config.OPERATOR_NAME)
     if installed is None:
         run([bentoctl_executable(), "operator", "install", str(OPERATOR_DIR)])
-        installed = get_local_operator_registry().list().get(operator_config.OPERATOR_NAME)
+        installed = installed_operators().get(operator_config.OPERATOR_NAME)
         if installed is None:
             raise StepFailed("bentoctl did not install the operator", f"run `bentoctl operator install {OPERATOR_DIR}`")
     if Path(installed["path"]).resolve() != OPERATOR_DIR.resolve():

@@ -10,9 +10,12 @@ architecture (`<version>-arm64`), so a change of architecture builds and pushes 
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import boto3
 
+from deploy import bento_handoff
 from deploy.settings import Deployment, deployable, ecr
 from deploy.steps import StepFailed, bentoctl_executable, run, tail
 
@@ -49,7 +52,24 @@ def build(deployment: Deployment, bento_tag: str) -> str:
     name = local_image(bento_tag)
     if local_image_id(name):
         run(["docker", "image", "rm", "--force", "--no-prune", name])
-    result = run(
+    with tempfile.TemporaryDirectory(prefix="bentoctl-home-") as home:
+        result = _bentoctl_build(deployment, bento_tag, Path(home))
+    if local_image_id(name) is None:
+        raise StepFailed(
+            f"bentoctl build did not build {name}:\n{tail(result.stdout + result.stderr)}",
+            "fix the error above; `BENTOCTL_DEBUG=true` keeps the build context for a look",
+        )
+    check_local_architecture(name, deployment)
+    return name
+
+
+def _bentoctl_build(deployment: Deployment, bento_tag: str, home: Path):
+    """`bentoctl build --dry-run` of the Bento, handed to bentoctl's BentoML in a home of its own."""
+    try:
+        bento_handoff.staged_home(bento_tag, home)
+    except bento_handoff.HandoffError as exc:
+        raise StepFailed(str(exc), "rebuild the Bento (`make build`) with the project's bentofile.yaml") from None
+    return run(
         [
             bentoctl_executable(),
             "build",
@@ -62,15 +82,12 @@ def build(deployment: Deployment, bento_tag: str) -> str:
             "--dry-run",
         ],
         cwd=deployment.workdir,
-        env={**BUILD_ENV, deployable.BASE_IMAGE_VARIABLE: deployment.spec.get("base_image", "")},
+        env={
+            **BUILD_ENV,
+            deployable.BASE_IMAGE_VARIABLE: deployment.spec.get("base_image", ""),
+            "BENTOML_HOME": str(home),
+        },
     )
-    if local_image_id(name) is None:
-        raise StepFailed(
-            f"bentoctl build did not build {name}:\n{tail(result.stdout + result.stderr)}",
-            "fix the error above; `BENTOCTL_DEBUG=true` keeps the build context for a look",
-        )
-    check_local_architecture(name, deployment)
-    return name
 
 
 def check_local_architecture(name: str, deployment: Deployment) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from src.config import PROJECT_ROOT
 
 
 class StepFailed(RuntimeError):
@@ -87,7 +88,11 @@ def tail(text: str, lines: int = 25) -> str:
     return "\n".join(kept[-lines:])
 
 
+# The deploy-only environment (`make setup`): bentoctl with the BentoML it runs on.
+DEPLOY_ENV = PROJECT_ROOT / ".venv-deploy"
+
+
 def bentoctl_executable() -> str:
-    """bentoctl from the environment this command runs in (the project's .venv)."""
-    candidate = Path(sys.executable).parent / "bentoctl"
+    """bentoctl from the deploy-only environment, else the one on PATH."""
+    candidate = DEPLOY_ENV / "bin" / "bentoctl"
     return str(candidate) if candidate.exists() else "bentoctl"

@@ -1,8 +1,7 @@
 """A quiet start: the known warnings silenced one by one, and what a user needs printed.
 
 The known warnings are BentoML's deprecation of the legacy API this service is built on (the
-tutorial's contract needs it) and setuptools' notice about ``pkg_resources``, which BentoML's
-dependency ``fs`` imports; each is ignored by its category, the start of its message and the
+tutorial's contract needs it); each is ignored by its category, the start of its message and the
 module it is reported from, so any other warning still shows. BentoML's start line becomes the
 URL, the model version and the page.
 """
@@ -10,7 +9,6 @@ URL, the model version and the page.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 
 # (category, message prefix, module reported from), each a warning seen at every start.
@@ -19,16 +17,10 @@ KNOWN_BENTOML_DEPRECATIONS = (
     ("`Runner` is deprecated since BentoML v1.4", "src.service"),
     ("`bentoml.legacy.Service` is deprecated since BentoML v1.4", "src.service"),
 )
-PKG_RESOURCES_NOTICE = ("pkg_resources is deprecated as an API", "fs")
-# The same filter in PYTHONWARNINGS's syntax (message prefix, category, exact module): `fs` is
-# imported by BentoML's CLI before the service, so only the environment reaches that import.
-# The Makefile exports this for `make serve` and `make lambda-local`.
-PYTHONWARNINGS_ENTRY = f"ignore:{PKG_RESOURCES_NOTICE[0]}:UserWarning:{PKG_RESOURCES_NOTICE[1]}"
 
 
 def quiet_known_warnings() -> None:
-    """Ignore exactly the known warnings in this process, and the pkg_resources notice in the
-    processes it starts (`bentoml serve`'s workers import `fs` before they import the service)."""
+    """Ignore exactly the known warnings in this process."""
     import re
 
     from src.bentoml_adapter import deprecation_warning_class
@@ -40,13 +32,6 @@ def quiet_known_warnings() -> None:
         warnings.filterwarnings(
             "ignore", message=re.escape(message), category=BentoMLDeprecationWarning, module=re.escape(module) + r"\Z"
         )
-    message, module = PKG_RESOURCES_NOTICE
-    warnings.filterwarnings(
-        "ignore", message=re.escape(message), category=UserWarning, module=re.escape(module) + r"\Z"
-    )
-    entries = [entry for entry in os.environ.get("PYTHONWARNINGS", "").split(",") if entry]
-    if PYTHONWARNINGS_ENTRY not in entries:
-        os.environ["PYTHONWARNINGS"] = ",".join([*entries, PYTHONWARNINGS_ENTRY])
 
 
 def browsable(host: str) -> str:

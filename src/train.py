@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=config.REPORTS_DIR,
         help="where metrics.json and the plots go (default: reports/)",
     )
+    parser.add_argument("--tag-file", type=Path, help="also write the saved model's tag to this file (make's record)")
     return parser
 
 
@@ -162,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     if result.report_files:
         print(f"report: {result.report_files[0].parent}")
     print(f"saved model: {result.tag}")
+    if args.tag_file:
+        args.tag_file.write_text(f"{result.tag}\n")
     return 0
 
 

@@ -21,7 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from deploy.bento_handoff import staged_home
 from deploy.lambda_runtime import dockerfile_instructions, env_pairs
+from deploy.steps import bentoctl_executable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,23 +32,23 @@ DRIVER = PROJECT_ROOT / "tests" / "lambda_driver.py"
 
 
 def bentoctl(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "bentoctl"
+    """bentoctl from the deploy-only environment, as `python -m deploy` runs it."""
     return subprocess.run(
-        [str(exe), *args], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+        [bentoctl_executable(), *args], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=300
     )
 
 
 def bentoml_build(env: dict | None = None) -> str:
-    """`bentoml build .` as a user runs it; returns the new Bento's tag."""
+    """`bentoml build .` as a user runs it, with the serving BentoML; returns the new Bento's tag."""
     result = subprocess.run(
-        [sys.executable, "-m", "bentoml", "build", "."],
+        [sys.executable, "-m", "bentoml", "build", ".", "--output", "tag"],
         cwd=PROJECT_ROOT,
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=300,
     )
-    match = re.search(r'Successfully built Bento\(tag="([^"]+)"\)', result.stdout)
+    match = re.search(r"^__tag__:(\S+)$", result.stdout, re.MULTILINE)
     assert result.returncode == 0 and match, f"bentoml build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return match.group(1)
 
@@ -56,28 +58,35 @@ def install_operator(bentoctl_home: Path, cwd: Path) -> subprocess.CompletedProc
 
 
 def build_context_via_bentoctl(bento_tag: str, bentoctl_home: Path, work: Path) -> Path:
-    """Run `bentoctl build` as a user would, up to the Docker call, and keep its build context.
+    """`bentoctl build --dry-run` as `python -m deploy` runs it: the Bento handed over through
+    deploy.bento_handoff, the docker stand-in on PATH; debug mode keeps the build context bentoctl
+    made with this operator, which is returned."""
+    from tests.deploy_harness import STANDINS
 
-    DOCKER_HOST points nowhere, so the build stops at bentoctl's Docker check on any machine;
-    debug mode keeps the context bentoctl made with this operator.
-    """
+    bentoml_home = staged_home(bento_tag, work / "bentoctl-bentoml-home")
+    state = work / "standin-state"
+    state.mkdir(exist_ok=True)
     result = bentoctl(
         "build",
         "-b",
         bento_tag,
         "-f",
         str(PROJECT_ROOT / "deployment_config.yaml"),
+        "--dry-run",
         env={
             "BENTOCTL_HOME": str(bentoctl_home),
             "BENTOCTL_DEBUG": "true",
-            "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+            "BENTOML_HOME": str(bentoml_home),
+            "STANDIN_STATE": str(state),
+            "STANDIN_PYTHON": sys.executable,
+            "PATH": f"{STANDINS}{os.pathsep}{os.environ['PATH']}",
         },
         cwd=work,
     )
     output = result.stdout + result.stderr
+    assert result.returncode == 0 and "Created docker image" in output, f"bentoctl build failed:\n{output[-4000:]}"
     match = re.search(r"Intermediate bento saved to (\S+)", output)
-    assert match, f"bentoctl build did not reach the image build:\n{output[-4000:]}"
-    assert result.returncode != 0 and "docker" in output.lower(), "expected to stop at the Docker call"
+    assert match, f"bentoctl build kept no build context:\n{output[-4000:]}"
     saved = Path(match.group(1))
     context = work / "context"
     shutil.move(str(saved / "aws-lambda-deployable"), context)

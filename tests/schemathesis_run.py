@@ -1,7 +1,6 @@
 """Running schemathesis (`st run ... --checks all`) on a live endpoint and reading its report.
 
-schemathesis lives in its own environment (.venv-contract, `make setup`): no release of it
-installs beside the project's pins (requirements-contract.txt says why). Each run is bounded:
+schemathesis is the one from the project's environment (requirements.txt). Each run is bounded:
 a fixed seed and a fixed number of examples per operation, all phases but the stateful one
 (the document declares no links).
 """
@@ -10,13 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from src.config import PROJECT_ROOT
-
-ST = PROJECT_ROOT / ".venv-contract" / "bin" / "st"
+ST = Path(sys.executable).parent / "st"
 SEED = 20261124
 MAX_EXAMPLES = 100
 
@@ -42,7 +40,7 @@ class Outcome:
 
 def run(location: str, report: Path, *extra: str, timeout: float = 240) -> Outcome:
     """``st run <location> --checks all`` with the fixed seed and bound; ``extra``: more options."""
-    assert ST.exists(), "schemathesis is installed by `make setup` into .venv-contract"
+    assert ST.exists(), "schemathesis is installed by `make setup` (requirements.txt)"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
     command = [
