@@ -244,21 +244,22 @@ class Invocation:
     event: dict
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     trace_id: str = field(default_factory=new_trace_id)
-    picked: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     result: object = None
     error: str | None = None  # the error the runtime posted (its body), or why there is no result
     error_type: str | None = None  # the runtime's Lambda-Runtime-Function-Error-Type
     answered_at: float | None = None  # time.monotonic() of the result or the error
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def finish(self, result=None, error: str | None = None, error_type: str | None = None) -> bool:
         """Record the outcome unless there is one already; True if this one was recorded."""
-        if self.done.is_set():
-            return False
-        self.result, self.error, self.error_type = result, error, error_type
-        self.answered_at = time.monotonic()
-        self.done.set()
-        return True
+        with self._lock:
+            if self.done.is_set():
+                return False
+            self.result, self.error, self.error_type = result, error, error_type
+            self.answered_at = time.monotonic()
+            self.done.set()
+            return True
 
 
 Reply = tuple[int, bytes, dict]
@@ -400,7 +401,6 @@ class RuntimeApi:
             if generation != self.generation:
                 return None
             invocation = self._queue.pop(0)
-            invocation.picked.set()
             self.in_flight[invocation.request_id] = invocation
             return invocation
 
