@@ -49,9 +49,9 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 import numpy as np  # noqa: E402
 
 from bench.breakdown import import_costs  # noqa: E402
+from bench.processes import Server, free_port, start_server  # noqa: E402
 from src import config  # noqa: E402
 from src.bentoml_adapter import XGBOOST_MODEL_FILE  # noqa: E402
-from tests.processes import Server, free_port, start_server  # noqa: E402
 
 ROW = config.EXAMPLE_ROWS[0]
 CELLS = [("1 row, c=1", 1, 1), ("1 row, c=32", 32, 1), ("1000 rows, c=1", 1, 1000), ("1000 rows, c=32", 32, 1000)]
@@ -98,6 +98,21 @@ def ensure_model() -> str:
     from src.train import train
 
     return train(write_dataset(WORK / "data.csv"), report_dir=None).tag
+
+
+def build_bento() -> str:
+    """`bentoml build .` in the bench store, as `make build` runs it; returns the Bento's tag
+    (BentoML's ``--output tag`` line)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", ".", "--output", "tag"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    tags = [line.split(":", 1)[1] for line in result.stdout.splitlines() if line.startswith("__tag__:")]
+    assert result.returncode == 0 and tags, f"bentoml build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return tags[-1]
 
 
 def row_sets() -> dict[int, np.ndarray]:
@@ -359,32 +374,22 @@ def layer_breakdown(tag: str, repeat: int) -> list[dict]:
 
 def lambda_runs(repeat: int, cold_runs: int, warm_events: int) -> dict:
     """Our handler and the hand-written one, same image environment, same read-only directory."""
-    from tests.lambda_events import http_api_v2
-    from tests.lambda_harness import (
-        bentoml_build,
-        build_context_via_bentoctl,
-        build_image_env,
-        install_operator,
-        lambda_env,
-        precompile,
-        read_only_copy,
-        run_read_only,
-        site_packages_mb,
-    )
+    from deploy.lambda_events import http_api_v2
+    from deploy.lambda_image_env import build_image_env, precompile, site_packages_mb
+    from deploy.lambda_runtime import code_env, context_from_bento, read_only_copy, run_in_process, run_read_only
 
-    tag = bentoml_build()
+    tag = build_bento()
     work = Path(tempfile.mkdtemp(dir=WORK, prefix="lambda-"))
     task = None
     try:
-        install_operator(work / "bentoctl-home", cwd=work)
-        context = build_context_via_bentoctl(tag, work / "bentoctl-home", work)
+        context = context_from_bento(tag, work)  # the build context `make lambda-local` runs
         WORK.chmod(0o755)
         work.chmod(0o755)
         python = build_image_env(context, work / "image-env")
         task = read_only_copy(context)
         precompile(python, task)  # the Dockerfile's last step: bytecode of what a cold start loads
         size = site_packages_mb(python)
-        env = lambda_env(task)
+        env = code_env(task)
         shutil.copyfile(BENCH_DIR / "peers" / "lambda_handler.py", task / f"{HAND_MODULE}.py")
         compiled = subprocess.run(
             [str(python), "-c", f"import {HAND_MODULE}"],
@@ -396,28 +401,16 @@ def lambda_runs(repeat: int, cold_runs: int, warm_events: int) -> dict:
         assert compiled.returncode == 0, compiled.stderr[-3000:]
         for path in [task, *task.rglob("*")]:
             path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
-        events = task.parent / "bench-events.json"
-        events.write_text(json.dumps([http_api_v2([ROW])]))
-        events.chmod(0o644)
+        events = [http_api_v2([ROW])]
 
         def run(module: str, repeat_events: int) -> dict:
-            argv = [
-                str(python),
-                str(BENCH_DIR / "lambda_timing.py"),
-                str(task),
-                module,
-                str(events),
-                str(repeat_events),
-            ]
-            launched = time.monotonic()
-            result = run_read_only(argv + [repr(launched)], task, env)
-            assert result.returncode == 0, result.stderr[-3000:]
-            report = json.loads(result.stdout.strip().splitlines()[-1])
-            assert report["status"] == 200, report
+            report = run_in_process(task, events, python, module=module, repeat=repeat_events)
+            assert report["responses"][0]["statusCode"] == 200, report["responses"][0]
             return report
 
         handlers = {"ours": "lambda_app", "hand": HAND_MODULE}
-        answers = {name: run(module, 0)["body"] for name, module in handlers.items()}  # also warms the page cache
+        # Also warms the page cache.
+        answers = {name: run(module, 0)["responses"][0]["body"] for name, module in handlers.items()}
         assert answers["ours"] == answers["hand"], answers
         import_ms = {}
         for name, module in handlers.items():

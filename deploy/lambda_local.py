@@ -5,7 +5,8 @@ each request becomes the payload 2.0 event API Gateway's HTTP API would send ($d
 headers lower-cased, cookies apart, the body base64-encoded where API Gateway encodes it), the
 function (deploy/lambda_runtime.py: the image's code, read-only, under the real awslambdaric)
 answers it, and its result becomes the HTTP answer (status, headers, cookies, base64 bodies
-decoded). curl, `python -m src.client` and schemathesis use it as they use the deployed URL.
+decoded); deploy/lambda_events.py makes both translations. curl, `python -m src.client` and
+schemathesis use it as they use the deployed URL.
 
 Every method and path reaches the function, as with a function URL; the HTTP API in main.tf
 also routes only the service's own paths and answers the rest itself. What API Gateway answers
@@ -16,20 +17,17 @@ same way: ``{"message": "..."}`` with 500 or 413.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import shutil
 import signal
 import sys
 import tempfile
 import threading
-import time
-import uuid
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
+from deploy.lambda_events import http_answer, http_event
 from deploy.lambda_runtime import FunctionError, FunctionSettings, LocalFunction, context_from_bento, read_only_copy
 from src import config
 from src.config import PROJECT_ROOT
@@ -37,95 +35,6 @@ from src.config import PROJECT_ROOT
 # API Gateway's limits: an HTTP API takes request bodies up to 10 MB; Lambda takes events up to 6 MB.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 LAMBDA_EVENT_LIMIT_BYTES = config.LAMBDA_PAYLOAD_LIMIT_BYTES
-# Content types API Gateway passes as text; every other body (and a body without one) is base64.
-TEXT_TYPES = ("application/json", "application/xml", "application/javascript")
-
-
-def is_text(content_type: str | None) -> bool:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    return media_type.startswith("text/") or media_type in TEXT_TYPES
-
-
-def http_event(
-    method: str,
-    target: str,
-    headers: list[tuple[str, str]],
-    body: bytes,
-    source_ip: str,
-    request_id: str | None = None,
-    now: float | None = None,
-) -> dict:
-    """The payload format 2.0 event API Gateway's HTTP API sends for this request ($default stage)."""
-    now = time.time() if now is None else now
-    split = urlsplit(target)
-    path = split.path or "/"
-    lowered: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in headers:
-        name = name.lower()
-        if name == "cookie":
-            cookies.extend(part.strip() for part in value.split(";") if part.strip())
-            continue
-        lowered[name] = f"{lowered[name]},{value}" if name in lowered else value
-    host = lowered.get("host", "localhost")
-    event = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": split.query,
-        "headers": lowered,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": host,
-            "domainPrefix": host.split(".", 1)[0],
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": source_ip,
-                "userAgent": lowered.get("user-agent", ""),
-            },
-            "requestId": request_id or base64.b64encode(uuid.uuid4().bytes[:10]).decode(),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    if split.query:
-        parameters: dict[str, str] = {}
-        for name, value in parse_qsl(split.query, keep_blank_values=True):
-            parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
-        event["queryStringParameters"] = parameters
-    if body:
-        if is_text(lowered.get("content-type")):
-            try:
-                event["body"] = body.decode("utf-8")
-            except UnicodeDecodeError:
-                event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
-        else:
-            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
-    return event
-
-
-def http_answer(result) -> tuple[int, list[tuple[str, str]], bytes]:
-    """(status, headers, body) API Gateway makes of a payload 2.0 result.
-
-    A dict with ``statusCode`` is taken as it is (``cookies`` become Set-Cookie headers, a base64
-    body is decoded); any other JSON value is a 200 with that value as an ``application/json`` body."""
-    if not (isinstance(result, dict) and "statusCode" in result):
-        return 200, [("content-type", "application/json")], json.dumps(result).encode()
-    headers = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
-    for name, values in (result.get("multiValueHeaders") or {}).items():
-        headers.extend((str(name), str(value)) for value in values)
-    headers.extend(("set-cookie", str(cookie)) for cookie in result.get("cookies") or ())
-    body = result.get("body") or ""
-    raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
-    return int(result["statusCode"]), headers, raw
 
 
 def gateway_error(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -1,4 +1,5 @@
-"""The function side of `python -m deploy.lambda_local`: the Lambda image's code run as Lambda runs it.
+"""The function side of `python -m deploy.lambda_local`: the Lambda image's code run as Lambda runs
+it. The tests and the benchmarks run the function through this module too.
 
 - The code: the build context `bentoctl build` makes with this repository's operator (its
   ``app/`` is the image's /var/task), copied to a directory the function cannot write to: as root
@@ -11,6 +12,9 @@
   through :class:`RuntimeApi`, a local Lambda Runtime API (the calls awslambdaric makes, as AWS
   documents them). One event at a time, as in one Lambda container; a function that fails its
   start, crashes or times out is started again for the next event (a new cold start).
+- In process: :func:`run_in_process` calls the handler as awslambdaric does but without the
+  Runtime API (deploy/lambda_driver.py), for the timings and the model's loads that only the
+  function's own process can see.
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ import tempfile
 import threading
 import time
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 IMAGE_CODE_DIR = "/var/task"
+LOCAL_FUNCTION_ARN = "arn:aws:lambda:local:000000000000:function:local"
+DRIVER = Path(__file__).resolve().with_name("lambda_driver.py")
 
 
 # ---------------------------------------------------------------------------- the code and its environment
@@ -47,16 +52,13 @@ def context_from_bento(bento_tag: str, destination: Path) -> Path:
 
     import deploy.settings  # noqa: F401  (puts the operator on sys.path)
     from aws_lambda_operator.deployable import create_deployable
-    from src.startup import PKG_RESOURCES_NOTICE
 
-    with warnings.catch_warnings():  # BentoML's store imports `fs`, which imports pkg_resources
-        warnings.filterwarnings("ignore", message=re.escape(PKG_RESOURCES_NOTICE[0]), category=UserWarning)
-        bento = bentoml.get(bento_tag)
-        bento_dir = destination / "bento"
-        shutil.copytree(bento.path, bento_dir)
-        for model in bento.info.models:
-            store_copy = bentoml.models.get(model.tag).path
-            shutil.copytree(store_copy, bento_dir / "models" / model.tag.name / model.tag.version)
+    bento = bentoml.get(bento_tag)
+    bento_dir = destination / "bento"
+    shutil.copytree(bento.path, bento_dir)
+    for model in bento.info.models:
+        store_copy = bentoml.models.get(model.tag).path
+        shutil.copytree(store_copy, bento_dir / "models" / model.tag.name / model.tag.version)
     return Path(create_deployable(str(bento_dir), str(destination), {"tag": bento.tag}))
 
 
@@ -83,29 +85,62 @@ def env_pairs(arguments: str) -> dict[str, str]:
     return dict(word.split("=", 1) for word in words)
 
 
-def dockerfile_env(dockerfile: Path, code_dir: Path) -> dict[str, str]:
-    """The image's ENV variables, with the image's code directory replaced by ``code_dir``."""
-    env = {}
+def code_dir(dockerfile: Path) -> str:
+    """Where the image keeps the code: the destination of the build context's ``app/``
+    (Lambda's task root when the Dockerfile copies no ``app/``)."""
     for keyword, arguments in dockerfile_instructions(dockerfile):
-        if keyword != "ENV":
-            continue
-        for name, value in env_pairs(arguments).items():
-            if value == IMAGE_CODE_DIR or value.startswith(IMAGE_CODE_DIR + "/"):
-                value = str(code_dir) + value[len(IMAGE_CODE_DIR) :]
-            env[name] = value
-    return env
+        if keyword == "COPY" and shlex.split(arguments)[:-1] == ["app/"]:
+            return shlex.split(arguments)[-1].rstrip("/")
+    return IMAGE_CODE_DIR
+
+
+def image_command(dockerfile: Path) -> list[str]:
+    """The image's ENTRYPOINT followed by its CMD (both in exec form)."""
+    found = {
+        keyword: json.loads(arguments)
+        for keyword, arguments in dockerfile_instructions(dockerfile)
+        if keyword in ("ENTRYPOINT", "CMD")
+    }
+    return found.get("ENTRYPOINT", []) + found.get("CMD", [])
 
 
 def image_user(dockerfile: Path) -> tuple[str, str]:
+    """The image's last USER as (user, group); nobody's when it names none."""
     users = [arguments for keyword, arguments in dockerfile_instructions(dockerfile) if keyword == "USER"]
     user, _, group = (users[-1] if users else "65534:65534").partition(":")
     return user, group or user
 
 
+def to_local(text: str, mapping: dict[str, Path]) -> str:
+    """``text`` with each image path in ``mapping`` replaced by its local stand-in."""
+    for image_path in sorted(mapping, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w./-]){re.escape(image_path)}(?=[/\s\"']|$)", str(mapping[image_path]), text)
+    return text
+
+
+def image_env(dockerfile: Path, mapping: dict[str, Path]) -> dict[str, str]:
+    """The Dockerfile's ENV variables, image paths in them mapped to local ones."""
+    env = {}
+    for keyword, arguments in dockerfile_instructions(dockerfile):
+        if keyword == "ENV":
+            env.update({name: to_local(value, mapping) for name, value in env_pairs(arguments).items()})
+    return env
+
+
+def code_env(task: Path) -> dict[str, str]:
+    """The image's environment for the code in ``task`` (made by :func:`read_only_copy`): its
+    Dockerfile's ENV lines with the code directory mapped to ``task``, and the host's PATH."""
+    dockerfile = task.parent / "Dockerfile"
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **image_env(dockerfile, {code_dir(dockerfile): task})}
+
+
+# ---------------------------------------------------------------------------- the read-only sandbox
+
+
 def read_only_copy(context: Path) -> Path:
     """The context's ``app/`` (the image's /var/task) and its Dockerfile, copied to a fresh
     directory that others may read but not write; returns the code directory."""
-    root = Path(tempfile.mkdtemp(prefix="lambda-local-"))
+    root = Path(tempfile.mkdtemp(prefix="lambda-task-"))
     root.chmod(0o755)
     task = root / "var-task"
     shutil.copytree(context / "app", task, ignore=shutil.ignore_patterns("__pycache__"))
@@ -119,13 +154,24 @@ def read_only_copy(context: Path) -> Path:
 
 
 def read_only_prefix(task: Path) -> list[str]:
-    """A command prefix under which ``task`` cannot be written: as root, the image's USER;
-    otherwise a user and mount namespace with ``task`` bind-mounted read-only."""
+    """A command prefix under which ``task`` cannot be written: as root, the image's USER (from
+    the Dockerfile :func:`read_only_copy` put beside ``task``); otherwise a user and mount
+    namespace with ``task`` bind-mounted read-only."""
     if os.geteuid() == 0:
         user, group = image_user(task.parent / "Dockerfile")
         return ["setpriv", f"--reuid={user}", f"--regid={group}", "--clear-groups", "--"]
     script = f'mount --bind "{task}" "{task}" && mount -o remount,bind,ro "{task}" && exec "$@"'
     return ["unshare", "-r", "-m", "sh", "-c", script, "sh"]
+
+
+def run_read_only(argv: list[str], task: Path, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``argv`` run to its end from /tmp under :func:`read_only_prefix`; its output captured."""
+    return subprocess.run(
+        read_only_prefix(task) + argv, env=env, capture_output=True, text=True, timeout=timeout, cwd="/tmp"
+    )
+
+
+# ---------------------------------------------------------------------------- the function's settings
 
 
 @dataclass(frozen=True)
@@ -176,26 +222,59 @@ class FunctionSettings:
         }
 
 
-# ---------------------------------------------------------------------------- one invocation
+# ---------------------------------------------------------------------------- the Runtime API
 
 
 class FunctionError(RuntimeError):
     """The invocation failed as Lambda reports it to API Gateway: no result from the handler."""
 
 
+def new_trace_id() -> str:
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+
+
 @dataclass
 class Invocation:
+    """One event for the function, and what became of it."""
+
     event: dict
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    picked: threading.Event = field(default_factory=threading.Event)
+    trace_id: str = field(default_factory=new_trace_id)
     done: threading.Event = field(default_factory=threading.Event)
     result: object = None
-    error: str | None = None
+    error: str | None = None  # the error the runtime posted (its body), or why there is no result
+    error_type: str | None = None  # the runtime's Lambda-Runtime-Function-Error-Type
+    answered_at: float | None = None  # time.monotonic() of the result or the error
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def finish(self, result=None, error: str | None = None) -> None:
-        if not self.done.is_set():
-            self.result, self.error = result, error
+    def finish(self, result=None, error: str | None = None, error_type: str | None = None) -> bool:
+        """Record the outcome unless there is one already; True if this one was recorded."""
+        with self._lock:
+            if self.done.is_set():
+                return False
+            self.result, self.error, self.error_type = result, error, error_type
+            self.answered_at = time.monotonic()
             self.done.set()
+            return True
+
+
+Reply = tuple[int, bytes, dict]
+
+
+def error_reply(status: int, error_type: str, message: str) -> Reply:
+    """The Runtime API's ErrorResponse: ``{"errorMessage", "errorType"}``."""
+    body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+    return status, body, {"Content-Type": "application/json"}
+
+
+ACCEPTED: Reply = (202, b'{"status": "OK"}', {"Content-Type": "application/json"})
+
+
+def posted_error(body: bytes, error_type: str | None) -> str:
+    """The error a runtime posted; from its Lambda-Runtime-Function-Error-Type when the body is
+    empty, as Lambda does."""
+    text = body.decode(errors="replace")
+    return text or json.dumps({"errorMessage": error_type or "Unknown", "errorType": error_type or "Unknown"})
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -206,18 +285,30 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class RuntimeApi:
-    """The Lambda Runtime API on loopback: hands events to the runtime client and takes its answers.
+    """The Lambda Runtime API (version 2018-06-01) on loopback: hands events to the runtime client
+    and takes its answers, at the paths, with the headers and the status codes AWS documents.
 
-    Each start of the function is a new generation: a request for the next event still open from
-    a stopped process is answered empty and can never take an event meant for its successor."""
+    :data:`ROUTES` maps each call to the method that answers it, so another stage of the
+    lifecycle is another row and another method. Each start of the function is a new generation:
+    a request for the next event still open from a stopped process is answered 500 (AWS's "the
+    runtime should exit") and can never take an event meant for its successor. Subclasses hear
+    of each outcome through :meth:`answered` and :meth:`init_failed`."""
 
-    def __init__(self, function_timeout_s: float):
+    ROUTES = (
+        ("GET", r"invocation/next", "next_invocation"),
+        ("POST", r"invocation/(?P<request_id>[^/]+)/response", "invocation_response"),
+        ("POST", r"invocation/(?P<request_id>[^/]+)/error", "invocation_error"),
+        ("POST", r"init/error", "init_error"),
+    )
+
+    def __init__(self, function_timeout_s: float, function_arn: str = LOCAL_FUNCTION_ARN):
         self.timeout_s = function_timeout_s
+        self.function_arn = function_arn
         self.generation = 0
         self.in_flight: dict[str, Invocation] = {}
         self.init_errors: list[str] = []
         self.polling = threading.Event()  # this generation asked for an event: its start is done
-        self._slot: Invocation | None = None
+        self._queue: list[Invocation] = []  # offered, not yet picked
         self._changed = threading.Condition()
         self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
@@ -231,44 +322,99 @@ class RuntimeApi:
     def new_generation(self) -> None:
         with self._changed:
             self.generation += 1
-            self._slot = None
+            self._queue.clear()
             self.init_errors = []
             self.polling.clear()
             self._changed.notify_all()
 
     def offer(self, invocation: Invocation) -> None:
+        """Queue ``invocation`` for the runtime's next request for an event."""
         with self._changed:
-            self._slot = invocation
+            self._queue.append(invocation)
             self._changed.notify_all()
 
     def withdraw(self, invocation: Invocation) -> None:
         with self._changed:
-            if self._slot is invocation:
-                self._slot = None
+            if invocation in self._queue:
+                self._queue.remove(invocation)
+
+    def abandon_in_flight(self, reason: str) -> None:
+        for request_id in list(self.in_flight):
+            self._finish(request_id, error=reason)
+
+    # -------------------------------------------------------------- what subclasses may hear of
+
+    def answered(self, invocation: Invocation) -> None:
+        """Called once ``invocation`` has its result or its error."""
+
+    def init_failed(self, error: str) -> None:
+        """Called when the runtime reports that the function failed to start."""
+
+    # -------------------------------------------------------------- the calls, one method each
+
+    def next_invocation(self, body: bytes, headers) -> Reply:
+        invocation = self._next(self.generation)
+        if invocation is None:
+            return error_reply(500, "Runtime.ExitError", "this runtime was stopped; exit")
+        deadline_ms = int((time.time() + self.timeout_s) * 1000)
+        return (
+            200,
+            json.dumps(invocation.event).encode(),
+            {
+                "Content-Type": "application/json",
+                "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                "Lambda-Runtime-Invoked-Function-Arn": self.function_arn,
+                "Lambda-Runtime-Trace-Id": invocation.trace_id,
+            },
+        )
+
+    def invocation_response(self, body: bytes, headers, request_id: str) -> Reply:
+        try:
+            result = json.loads(body) if body else None
+        except ValueError:
+            result = body.decode(errors="replace")
+        return self._finish(request_id, result=result)
+
+    def invocation_error(self, body: bytes, headers, request_id: str) -> Reply:
+        error_type = headers.get("Lambda-Runtime-Function-Error-Type")
+        return self._finish(request_id, error=posted_error(body, error_type), error_type=error_type)
+
+    def init_error(self, body: bytes, headers) -> Reply:
+        error = posted_error(body, headers.get("Lambda-Runtime-Function-Error-Type"))
+        self.init_errors.append(error)
+        self.init_failed(error)
+        return ACCEPTED
+
+    # -------------------------------------------------------------- plumbing
 
     def _next(self, generation: int) -> Invocation | None:
         with self._changed:
             if generation == self.generation:
                 self.polling.set()
-            while generation == self.generation and (self._slot is None or self._slot.picked.is_set()):
+            while generation == self.generation and not self._queue:
                 self._changed.wait(0.5)
             if generation != self.generation:
                 return None
-            invocation = self._slot
-            invocation.picked.set()
+            invocation = self._queue.pop(0)
             self.in_flight[invocation.request_id] = invocation
             return invocation
 
-    def _answer(self, request_id: str, result=None, error: str | None = None) -> bool:
+    def _finish(self, request_id: str, result=None, error: str | None = None, error_type: str | None = None) -> Reply:
         invocation = self.in_flight.pop(request_id, None)
-        if invocation is None:
-            return False
-        invocation.finish(result, error)
-        return True
+        if invocation is None or not invocation.finish(result, error, error_type):
+            return error_reply(400, "InvalidRequestID", f"no invocation {request_id} awaits an answer")
+        self.answered(invocation)
+        return ACCEPTED
 
-    def abandon_in_flight(self, reason: str) -> None:
-        for request_id in list(self.in_flight):
-            self._answer(request_id, error=reason)
+    def dispatch(self, method: str, path: str, body: bytes, headers) -> Reply:
+        if path.startswith(RUNTIME_PREFIX + "/"):
+            call = path[len(RUNTIME_PREFIX) + 1 :]
+            for route_method, pattern, name in self.ROUTES:
+                match = re.fullmatch(pattern, call)
+                if match and route_method == method:
+                    return getattr(self, name)(body, headers, **match.groupdict())
+        return error_reply(404, "UnknownPath", f"no such call: {method} {path}")
 
     def _handler(self):
         api = self
@@ -280,55 +426,17 @@ class RuntimeApi:
             def log_message(self, *args):
                 pass
 
-            def _reply(self, status: int, body: bytes = b"", headers: dict | None = None):
+            def _serve(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, answer, headers = api.dispatch(self.command, self.path, body, self.headers)
                 self.send_response(status)
-                for name, value in (headers or {}).items():
+                for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(answer)
 
-            def _body(self) -> bytes:
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-            def do_GET(self):
-                if self.path != f"{RUNTIME_PREFIX}/invocation/next":
-                    return self._reply(404, b'{"errorMessage": "unknown path"}')
-                invocation = api._next(api.generation)
-                if invocation is None:
-                    return self._reply(410, b'{"errorMessage": "this runtime was stopped"}')
-                deadline_ms = int((time.time() + api.timeout_s) * 1000)
-                self._reply(
-                    200,
-                    json.dumps(invocation.event).encode(),
-                    {
-                        "Content-Type": "application/json",
-                        "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-                        "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                        "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:local:000000000000:function:local",
-                        "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
-                    },
-                )
-
-            def do_POST(self):
-                body = self._body()
-                parts = self.path[len(RUNTIME_PREFIX) :].strip("/").split("/")
-                if parts == ["init", "error"]:
-                    api.init_errors.append(body.decode(errors="replace"))
-                    return self._reply(202, b'{"status": "OK"}')
-                if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
-                    if parts[2] == "response":
-                        try:
-                            result = json.loads(body) if body else None
-                        except ValueError:
-                            result = body.decode(errors="replace")
-                        known = api._answer(parts[1], result=result)
-                    else:
-                        known = api._answer(parts[1], error=body.decode(errors="replace"))
-                    if known:
-                        return self._reply(202, b'{"status": "OK"}')
-                    return self._reply(400, b'{"errorMessage": "no such invocation"}')
-                self._reply(404, b'{"errorMessage": "unknown path"}')
+            do_GET = do_POST = _serve
 
         return Handler
 
@@ -351,11 +459,7 @@ class LocalFunction:
         return [*read_only_prefix(self.task), str(self.python), "-m", "awslambdaric", "lambda_app.handler"]
 
     def environment(self) -> dict[str, str]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            **dockerfile_env(self.task.parent / "Dockerfile", self.task),
-            **self.settings.lambda_env(self.api.address),
-        }
+        env = {**code_env(self.task), **self.settings.lambda_env(self.api.address)}
         env.setdefault("LAMBDA_TASK_ROOT", str(self.task))
         return env
 
@@ -423,3 +527,24 @@ class LocalFunction:
     def close(self) -> None:
         self.stop()
         self.api.close()
+
+
+# ---------------------------------------------------------------------------- in process
+
+
+def run_in_process(
+    task: Path, events: list[dict], python: str | Path = sys.executable, module: str = "lambda_app", repeat: int = 0
+) -> dict:
+    """``events`` through ``module``'s handler in one fresh process from the read-only ``task``,
+    in the image's environment, then ``repeat`` more of the first: deploy/lambda_driver.py's
+    report (the answers, the cold start, the import, the warm calls, the model's loads)."""
+    events_file = task.parent / f"events-{len(events)}-{abs(hash(json.dumps(events))) % 10**8}.json"
+    events_file.write_text(json.dumps(events))
+    events_file.chmod(0o644)
+    argv = [str(python), str(DRIVER), str(task), module, str(events_file), str(repeat)]
+    env = code_env(task)
+    launched = time.monotonic()  # the driver counts its cold start from here
+    result = run_read_only([*argv, repr(launched)], task, env)
+    if result.returncode != 0:
+        raise FunctionError(f"the driver exited with {result.returncode}:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.processes import Server, answers_get, free_port, start_server
+from bench.processes import Server, answers_get, free_port, start_server
 
 # Variables that configure the service (src/config.py) or BentoML: no test inherits them.
 ISOLATED_PREFIXES = ("XGB_", "BENTOML_")

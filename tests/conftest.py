@@ -79,7 +79,7 @@ def lambda_context(built_bento, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def task_dir(lambda_context):
-    from tests.lambda_harness import read_only_copy
+    from deploy.lambda_runtime import read_only_copy
 
     task = read_only_copy(lambda_context)
     yield task
@@ -91,7 +91,8 @@ def image(lambda_context):
     """The image's Python environment and a code directory of its own, both through the
     Dockerfile's steps (the last one writes bytecode into the code directory, which the handler
     tests' shared copy must not get). Built once for every test that runs the image's environment."""
-    from tests.lambda_harness import build_image_env, precompile, read_only_copy
+    from deploy.lambda_image_env import build_image_env, precompile
+    from deploy.lambda_runtime import read_only_copy
 
     root = Path(tempfile.mkdtemp(prefix="lambda-image-env-"))
     os.chmod(root, 0o755)

@@ -21,10 +21,10 @@ import requests
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from deploy.lambda_events import http_api_v2
+from deploy.lambda_runtime import run_in_process
 from src import config
 from tests import oracle
-from tests.lambda_events import http_api_v2
-from tests.lambda_harness import invoke
 from tests.sample_requests import DOCUMENTED_THRESHOLD, EXACT_ROW_TEXT, N, counting_row, expected_labels
 
 CASES = 300  # per run of a generator below: 2 x 300 requests to the server, 300 events sent twice to Lambda
@@ -362,7 +362,7 @@ def test_lambda_handler_answers_generated_events_as_the_oracle_says(task_dir, bo
         events.append(http_api_v2(body, path=f"/{endpoint}", content_type=content_type))
         sent.append((endpoint, body, content_type))
     events.append(http_api_v2([[0.0] * N]))
-    responses = invoke(task_dir, events)["responses"]
+    responses = run_in_process(task_dir, events)["responses"]
 
     outcomes = Counter()
     for (endpoint, body, content_type), response in zip(sent, responses[:-1], strict=True):

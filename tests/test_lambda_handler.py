@@ -7,10 +7,11 @@ import sys
 import numpy as np
 import pytest
 
+from deploy.lambda_events import http_api_v2
+from deploy.lambda_runtime import code_env, image_command, image_env, run_in_process, run_read_only
 from src import config
 from src.config import PROJECT_ROOT
-from tests.lambda_events import http_api_v2, rest_api_v1
-from tests.lambda_harness import image_command, image_env, invoke, lambda_env, run_read_only
+from tests.lambda_events import rest_api_v1
 from tests.sample_requests import BAD, EXACT_ROW_TEXT, ROWS, N, expected_labels, expected_probabilities, random_rows
 from tests.terraform_files import locals_block
 
@@ -33,7 +34,7 @@ def test_context_has_handler_code_model_and_dockerfile(lambda_context, trained):
 
 def test_harness_really_forbids_writes_to_the_code_directory(task_dir):
     probe = f"open('{task_dir}/probe.txt', 'w').write('x')"
-    result = run_read_only([sys.executable, "-c", probe], task_dir, lambda_env(task_dir))
+    result = run_read_only([sys.executable, "-c", probe], task_dir, code_env(task_dir))
     assert result.returncode != 0
     assert "Permission denied" in result.stderr or "Read-only file system" in result.stderr
 
@@ -110,7 +111,7 @@ def all_events() -> dict[str, dict]:
 def run(task_dir):
     """All the events in one fresh read-only process, in order, then 200 more of the first."""
     events = all_events()
-    report = invoke(task_dir, list(events.values()), repeat=200)
+    report = run_in_process(task_dir, list(events.values()), repeat=200)
     report["by_name"] = dict(zip(events, report["responses"], strict=True))
     return report
 
@@ -159,7 +160,7 @@ def test_unknown_route_is_404_and_non_http_event_is_explained(run):
 def test_model_tag_is_exact_in_the_image_and_in_the_handler_tests(lambda_context, task_dir, trained):
     tag = image_env(lambda_context / "env" / "docker" / "Dockerfile", {})["XGB_MODEL_TAG"]
     assert tag == trained.tag and not tag.endswith(":latest")
-    assert lambda_env(task_dir)["XGB_MODEL_TAG"] == tag
+    assert code_env(task_dir)["XGB_MODEL_TAG"] == tag
 
 
 def test_every_route_main_tf_declares_is_answered(run):

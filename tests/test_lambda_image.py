@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 import yaml
 
+from deploy.lambda_events import http_api_v2
 from src.config import PROJECT_ROOT
 from tests import image_build
-from tests.fake_runtime_api import FakeRuntimeApi
-from tests.lambda_events import http_api_v2, rest_api_v1
+from tests.lambda_events import rest_api_v1
+from tests.lambda_harness import QueuedRuntimeApi
 from tests.sample_requests import BAD, ROWS, N, expected_labels, expected_probabilities
 
 REPORT = PROJECT_ROOT / "reports" / "lambda_image.json"
@@ -166,7 +167,7 @@ def lambda_run(image_root, lambda_image, spec, measurements) -> LambdaRun:
     awslambdaric's native client may crash when the Runtime API goes away; the answers are
     judged, not its exit."""
     names = list(EVENTS)
-    api = FakeRuntimeApi([EVENTS[name] for name in names])
+    api = QueuedRuntimeApi([EVENTS[name] for name in names])
     log = image_root.parent / "awslambdaric.log"
     argv = image_build.image_command(lambda_image.inspect)
     try:

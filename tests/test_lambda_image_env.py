@@ -12,9 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from tests.fake_runtime_api import FakeRuntimeApi
-from tests.lambda_events import http_api_v2
-from tests.lambda_harness import image_command, invoke, lambda_env, read_only_prefix, site_packages, site_packages_mb
+from deploy.lambda_events import http_api_v2
+from deploy.lambda_image_env import site_packages, site_packages_mb
+from deploy.lambda_runtime import code_env, image_command, read_only_prefix, run_in_process
+from tests.lambda_harness import QueuedRuntimeApi
 from tests.sample_requests import ROWS, counting_row, expected_labels, expected_probabilities
 
 MAX_SITE_PACKAGES_MB = 250
@@ -52,7 +53,7 @@ def test_environment_is_complete_and_holds_only_serving_packages(image_python):
 
 
 def test_handler_answers_from_the_image_environment_read_only(image_python, image_task, booster):
-    report = invoke(image_task, [http_api_v2(ROWS.tolist())], python=str(image_python), repeat=100)
+    report = run_in_process(image_task, [http_api_v2(ROWS.tolist())], python=str(image_python), repeat=100)
     response = report["responses"][0]
     assert response["statusCode"] == 200, response
     expected = expected_labels(booster, ROWS)
@@ -66,11 +67,11 @@ def test_entry_command_serves_events_through_awslambdaric(image_python, image_ta
         http_api_v2("[1, 2]"),
         http_api_v2(ROWS[:3].tolist(), path="/predict_proba"),
     ]
-    api = FakeRuntimeApi(events)
+    api = QueuedRuntimeApi(events)
     command = image_command(image_task.parent / "Dockerfile")
     assert command[0] == "python", command
     env = {
-        **lambda_env(image_task),
+        **code_env(image_task),
         "AWS_LAMBDA_RUNTIME_API": api.address,
         "_HANDLER": command[-1],
         "AWS_LAMBDA_FUNCTION_NAME": "xgb-classifier",

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.processes import answers_get, free_port, start_server
 from deploy import lambda_local
 from deploy.lambda_runtime import FunctionError, FunctionSettings, LocalFunction, context_from_bento, read_only_copy
 from src import client
 from src.config import PROJECT_ROOT
 from tests import schemathesis_run
 from tests.commands import base_env, run_python
-from tests.processes import answers_get, free_port, start_server
 from tests.sample_requests import ROW, counting_row, expected_labels
 
 ROWS = [ROW, counting_row()]

@@ -5,8 +5,9 @@ wrong method still gets the service's 405."""
 
 import json
 
-from tests.lambda_events import http_api_v2, rest_api_v1
-from tests.lambda_harness import invoke
+from deploy.lambda_events import http_api_v2
+from deploy.lambda_runtime import run_in_process
+from tests.lambda_events import rest_api_v1
 
 
 def preflight(event: dict, origin: bool = True, requested_method: bool = True) -> dict:
@@ -30,7 +31,7 @@ def test_a_forwarded_preflight_gets_204_and_other_methods_the_services_405(task_
         "OPTIONS without a requested method": preflight(http_api_v2("", method="OPTIONS"), requested_method=False),
         "GET": http_api_v2("", method="GET"),
     }
-    answers = dict(zip(events, invoke(task_dir, list(events.values()))["responses"], strict=True))
+    answers = dict(zip(events, run_in_process(task_dir, list(events.values()))["responses"], strict=True))
     for name in ("v2 preflight", "v2 preflight proba", "v1 preflight"):
         assert answers[name]["statusCode"] == 204, (name, answers[name])
         assert answers[name]["body"] == ""

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from deploy.lambda_events import http_api_v2
+from deploy.lambda_runtime import code_env, read_only_prefix
 from src import config, request_log
 from tests.commands import run_python, serve
-from tests.fake_runtime_api import FakeRuntimeApi
-from tests.lambda_events import http_api_v2
-from tests.lambda_harness import lambda_env, read_only_prefix
+from tests.lambda_harness import QueuedRuntimeApi
 from tests.log_capture import captured, log_endpoint_error
 from tests.sample_requests import NARROW, ROW, over_the_limit
 
@@ -271,9 +271,9 @@ def lambda_events() -> list[dict]:
 def test_lambda_logs_one_line_per_request_with_its_ids(task_dir, trained, log_format, tmp_path):
     """The image's entry command (`python -m awslambdaric lambda_app.handler`) from the read-only
     code directory as an unprivileged user, with AWS_LAMBDA_LOG_FORMAT as Lambda sets it."""
-    api = FakeRuntimeApi(lambda_events())
+    api = QueuedRuntimeApi(lambda_events())
     env = {
-        **lambda_env(task_dir),
+        **code_env(task_dir),
         "AWS_LAMBDA_RUNTIME_API": api.address,
         "_HANDLER": "lambda_app.handler",
         "AWS_LAMBDA_FUNCTION_NAME": "xgb-classifier",

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.processes import process_tree_rss_mb
 from src import config
 from src.config import PROJECT_ROOT
 from tests.commands import base_env, serve
-from tests.processes import process_tree_rss_mb
 from tests.sample_requests import ROW, expected_labels, random_rows
 
 SOAK_SECONDS = 20

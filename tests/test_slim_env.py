@@ -8,9 +8,10 @@ import json
 import subprocess
 from pathlib import Path
 
+from deploy.lambda_events import http_api_v2
+from deploy.lambda_image_env import site_packages, site_packages_mb
+from deploy.lambda_runtime import code_env, run_read_only
 from src.config import PROJECT_ROOT
-from tests.lambda_events import http_api_v2
-from tests.lambda_harness import lambda_env, run_read_only, site_packages, site_packages_mb
 from tests.sample_requests import ROW, expected_labels
 
 SLIM_ENV = PROJECT_ROOT / "deploy" / "aws-lambda-operator" / "aws_lambda_operator" / "image" / "slim_env.py"
@@ -99,7 +100,7 @@ def test_serving_loads_nothing_that_was_removed_and_still_answers(image, booster
         "                  'booster': booster, 'sklearn_wrappers': hasattr(xgboost, 'XGBClassifier')}))\n"
     )
     probe.chmod(0o644)
-    result = run_read_only([str(python), str(probe)], task, lambda_env(task))
+    result = run_read_only([str(python), str(probe)], task, code_env(task))
     assert result.returncode == 0, result.stderr[-3000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["status"] == 200 and json.loads(seen["body"]) == expected_labels(booster, [ROW]), seen
@@ -121,7 +122,7 @@ def test_removed_modules_fail_to_import_cleanly(image):
         "print(json.dumps(out))\n"
     )
     result = subprocess.run(
-        [str(python), "-c", code], env=lambda_env(task), capture_output=True, text=True, cwd="/tmp", timeout=120
+        [str(python), "-c", code], env=code_env(task), capture_output=True, text=True, cwd="/tmp", timeout=120
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert set(json.loads(result.stdout.strip().splitlines()[-1]).values()) == {"ImportError"}
