@@ -1,6 +1,6 @@
 """deploy/sample-event.json: the event API Gateway sends for ``POST /classify`` with the example
-rows, for trying the image by hand (README, "Try the image locally"). Written from src/config.py
-and deploy/lambda_local.py's event builder, so it follows the feature count:
+rows, for trying the image by hand (docs/deploy.md, "How the image works"). Written from src/config.py
+and deploy/lambda_events.py's event builder, so it follows the feature count:
 
     python -m deploy.sample_event          # rewrites deploy/sample-event.json
 """
@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from deploy.lambda_local import http_event
+from deploy.lambda_events import http_event
 from src import config
 
 SAMPLE_EVENT = config.PROJECT_ROOT / "deploy" / "sample-event.json"

@@ -17,8 +17,8 @@ import pytest
 import requests
 import yaml
 
+from bench.processes import free_port
 from src.config import PROJECT_ROOT
-from tests.processes import free_port
 from tests.standins import record
 
 STANDINS = PROJECT_ROOT / "tests" / "standins" / "bin"

@@ -7,7 +7,7 @@
 # from bentoctl.tfvars (the settings), deployed.auto.tfvars.json (the image, Bento and model, written
 # by `make deploy`) and release.auto.tfvars.json (written by `python -m deploy` for canaries and
 # rollbacks); Terraform loads both .auto files by itself. How to deploy,
-# with `make deploy` or by hand: README.md, "Deploy to AWS Lambda".
+# with `make deploy` or by hand: docs/deploy.md.
 
 terraform {
   required_version = ">= 1.3.0"
