@@ -4,7 +4,6 @@
     python -m src.model_store show [TAG]            # labels, metadata, metrics of one version
     python -m src.model_store export [TAG]          # archive to models/<name>-<version>.bentomodel
     python -m src.model_store import FILE           # bring an archive into the store
-    python -m src.model_store forget-missing MODEL_RECORD BENTO_RECORD   # make's records (.make/)
 
 ``bentoml models list|export|import`` work as well; these wrappers default to our model's name,
 write archives where the tutorial keeps them (``models/``) and check an archive before
@@ -82,25 +81,6 @@ def import_archive(path: Path) -> bentoml.Model:
         raise ArchiveError(f"could not import {path}: {exc}") from None
 
 
-def forget_missing(model_record: Path, bento_record: Path) -> list[str]:
-    """Delete make's record of a model or Bento the store no longer holds (another BENTOML_HOME,
-    or deleted), so that the next make trains or builds it again; a model gone also forgets the
-    Bento built from it. Returns what was forgotten."""
-    forgotten = []
-    checks = ((model_record, bentoml.models.get, [bento_record]), (bento_record, bentoml.get, []))
-    for record, lookup, dependents in checks:
-        if not record.is_file():
-            continue
-        tag = record.read_text().strip()
-        try:
-            lookup(tag)
-        except (NotFound, ValueError):
-            forgotten.append(tag)
-            for path in (record, *dependents):
-                path.unlink(missing_ok=True)
-    return forgotten
-
-
 def describe(model: bentoml.Model) -> dict:
     info = model.info
     return {
@@ -124,9 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out-dir", type=Path, default=config.MODELS_DIR, help="default: models/")
     imp = sub.add_parser("import", help="import a .bentomodel archive into the store")
     imp.add_argument("path", type=Path)
-    forget = sub.add_parser("forget-missing", help="delete make's records of a model or Bento the store lacks")
-    forget.add_argument("model_record", type=Path)
-    forget.add_argument("bento_record", type=Path)
     return parser
 
 
@@ -147,9 +124,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"exported to {export(args.tag, args.out_dir)}")
         elif args.command == "import":
             print(f"imported {import_archive(args.path).tag}")
-        elif args.command == "forget-missing":
-            for tag in forget_missing(args.model_record, args.bento_record):
-                print(f"==> {tag} is not in the store: making it again")
     except (ArchiveError, NotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
