@@ -2,12 +2,12 @@
 # template and the schema there, then run `bentoctl generate -f deployment_config.yaml`.
 #
 # An AWS Lambda function running the Bento's container image from ECR. Every apply that changes
-# it publishes a version; the alias `live` serves one (or, during a canary, two) of them, behind an
-# API Gateway HTTP API or a function URL. Alarms, a dashboard and logs come with it. Values come
-# from bentoctl.tfvars (the settings), deployed.auto.tfvars.json (the image, Bento and model, written
-# by `make deploy`) and release.auto.tfvars.json (written by `python -m deploy` for canaries and
-# rollbacks); Terraform loads both .auto files by itself. How to deploy,
-# with `make deploy` or by hand: docs/deploy.md.
+# it publishes a version; the alias (local.alias_name) serves one (or, during a canary, two) of
+# them, behind an API Gateway HTTP API or a function URL. Alarms, a dashboard and logs come with
+# it. Values come from bentoctl.tfvars (the settings), deployed.auto.tfvars.json (the image, Bento
+# and model, written by `make deploy`) and release.auto.tfvars.json (written by `python -m deploy`
+# for canaries and rollbacks); Terraform loads both .auto files by itself. How to deploy, with
+# `make deploy` or by hand: docs/deploy.md.
 
 terraform {
   required_version = ">= 1.3.0"
@@ -37,7 +37,8 @@ variable "deployment_name" {
 }
 
 # The spec's settings (deployment_config.yaml), rendered from the operator's schema
-# (operator_config.py: type, description, default and limits): change them there.
+# (operator_config.py: type, description, default and limits), and the locals operator_config.py
+# holds for main.tf and `python -m deploy` alike: change them there.
 variable "region" {
   type        = string
   description = "AWS region to deploy to, e.g. us-east-1."
@@ -192,6 +193,11 @@ variable "tracing" {
   default     = false
 }
 
+locals {
+  alias_name        = "live"
+  request_timeout_s = max(var.timeout - 1, var.timeout / 2)
+}
+
 variable "image_repository" {
   type        = string
   description = "ECR repository URL (account.dkr.ecr.region.amazonaws.com/name), written into deployed.auto.tfvars.json by `make deploy` or `bentoctl build`."
@@ -280,10 +286,10 @@ locals {
   preflight_routes = length(var.cors_allow_origins) > 0 && var.auth != "none" ? toset([for route in local.protected_routes : replace(route, "/^ANY /", "OPTIONS ")]) : toset([])
   # The repository's name is everything after the registry host (it may hold slashes).
   repository_name = regex("^[^/]+/(.+)$", var.image_repository)[0]
-  # The service's own request timeout ends a request a second before Lambda would kill it, so the
-  # client gets the service's 504 and message rather than API Gateway's bare error.
+  # The service's own request timeout (local.request_timeout_s) ends a request before Lambda
+  # would kill it, so the client gets the service's 504 and message rather than API Gateway's.
   function_env = merge(
-    { XGB_REQUEST_TIMEOUT_S = tostring(max(var.timeout - 1, var.timeout / 2)) },
+    { XGB_REQUEST_TIMEOUT_S = tostring(local.request_timeout_s) },
     var.environment_variables,
   )
   # Browsers send these with SigV4-signed requests (auth = iam).
@@ -296,7 +302,6 @@ locals {
   newest_version = aws_lambda_function.service.version
   canary_active  = var.pinned_version == "" && var.canary_base_version != "" && var.canary_percent > 0 && var.canary_base_version != local.newest_version
   live_version   = var.pinned_version != "" ? var.pinned_version : (local.canary_active ? var.canary_base_version : local.newest_version)
-  alias_name     = "live"
   alias_resource = "${var.deployment_name}:${local.alias_name}"
   release        = "Bento ${var.bento_tag}, model ${var.model_tag}, data sha256 ${substr(var.data_sha256, 0, 16)}"
   alarm_actions  = var.alarm_email == "" ? [] : [aws_sns_topic.alarms[0].arn]

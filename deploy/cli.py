@@ -22,8 +22,8 @@ import os
 import sys
 from pathlib import Path
 
-from deploy import endpoint, image, infrastructure, prerequisites, prune, release
-from deploy.settings import OPERATOR_DIR, Deployment, ecr, load, operator_config, terraform
+from deploy import endpoint, image, prerequisites, prune, release, terraform
+from deploy.deployment import OPERATOR_DIR, Deployment, ecr, load, operator_config, terraform_config
 from deploy.steps import Failure, StepFailed, bentoctl_executable, run, step, tail
 from src import config
 
@@ -112,11 +112,11 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
         digest = image.verify(deployment, tag)
         print(f"    {repository}:{tag} = {digest}, single-platform")
         print(f"    kept from expiry as {image.protect(deployment, tag)}")
-    records = snapshot(deployment.workdir / terraform.DEPLOYED_FILE, deployment.workdir / release.RELEASE_FILE)
-    with step(f"{terraform.DEPLOYED_FILE}: the new image and what it holds"):
-        terraform.write_deployed(deployment.workdir, image_repository=repository, image_version=tag, **what)
+    records = snapshot(deployment.workdir / terraform_config.DEPLOYED_FILE, deployment.workdir / release.RELEASE_FILE)
+    with step(f"{terraform_config.DEPLOYED_FILE}: the new image and what it holds"):
+        terraform_config.write_deployed(deployment.workdir, image_repository=repository, image_version=tag, **what)
     with step("terraform init"):
-        infrastructure.init(deployment)
+        terraform.init(deployment)
     with step("release: what the live alias serves"):
         current = release.live_version(deployment)
         canary = deployment.spec["canary_percent"] > 0 and current is not None
@@ -127,12 +127,12 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
         )
     with step("terraform apply"):
         try:
-            changes = infrastructure.apply(deployment)
-            out = infrastructure.outputs(deployment)
+            changes = terraform.apply(deployment)
+            out = terraform.outputs(deployment)
             url, newest = out.get("endpoint"), str(out.get("newest_version", ""))
             if not url:
                 raise StepFailed("terraform output has no endpoint")
-        except infrastructure.PlanRefused:
+        except terraform.PlanRefused:
             restore(records)
             raise
         except StepFailed as error:
@@ -142,7 +142,7 @@ def deploy(deployment: Deployment, bento: str, bake_seconds: float | None = None
         print(f"    published version {newest}; live alias: {out.get('live_version')}")
     with step("first call: example rows to /classify"):
         try:
-            print(f"    {endpoint.check(deployment, url, created=infrastructure.creates_endpoint(changes))}")
+            print(f"    {endpoint.check(deployment, url, created=terraform.creates_endpoint(changes))}")
         except StepFailed as error:
             if not (canary and newest != current):
                 raise
@@ -189,7 +189,7 @@ def bake_canary(deployment: Deployment, base: str, newest: str, alarms: list[str
     with step(f"canary: promote version {newest} to all traffic"):
         release.write(deployment)
         try:
-            infrastructure.apply(deployment)
+            terraform.apply(deployment)
         except StepFailed as error:
             raise release.end_canary(
                 deployment, base, f"the apply that promotes it failed ({error})", "`make deploy` again"
@@ -218,8 +218,8 @@ def rollback(deployment: Deployment, wanted: str | None) -> str:
         print(f"    switched in {release.point_alias(deployment, target):.1f} s; new requests get version {target}")
     with step("record it for Terraform (release.auto.tfvars.json) and apply"):
         release.write(deployment, pinned=target)
-        infrastructure.init(deployment)
-        infrastructure.apply(deployment)
+        terraform.init(deployment)
+        terraform.apply(deployment)
     print(f"\nRolled back {deployment.name} to version {target}. It stays pinned until the next `make deploy`.")
     return target
 
@@ -229,11 +229,11 @@ def destroy(deployment: Deployment) -> None:
         prerequisites.check_terraform()
         prerequisites.check_aws(deployment.region)
     with step("terraform init"):
-        infrastructure.init(deployment)
+        terraform.init(deployment)
     with step("terraform destroy"):
-        resources, deployed_image = infrastructure.deployed_in_state(deployment)
+        resources, deployed_image = terraform.deployed_in_state(deployment)
         if resources:
-            infrastructure.destroy(deployment, deployed_image)
+            terraform.destroy(deployment, deployed_image)
         else:
             print("    Terraform's state holds no resources: nothing to destroy")
     with step("image repository"):
@@ -245,9 +245,9 @@ def destroy(deployment: Deployment) -> None:
             print(f"    deleted the ECR repository {deployment.name} with its images")
         else:
             print(f"    there is no ECR repository {deployment.name}: nothing to delete")
-    terraform.clear_deployed(deployment.workdir)
+    terraform_config.clear_deployed(deployment.workdir)
     (deployment.workdir / release.RELEASE_FILE).unlink(missing_ok=True)
-    (deployment.workdir / infrastructure.PLAN_FILE).unlink(missing_ok=True)
+    (deployment.workdir / terraform.PLAN_FILE).unlink(missing_ok=True)
     print(
         f"\nDestroyed {deployment.name}: function, API, logs, role and image repository"
         + ("." if resources else " (there was nothing to destroy).")

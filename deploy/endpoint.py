@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from deploy.settings import Deployment
+from deploy.deployment import Deployment
 from deploy.steps import StepFailed
 from src import config
 

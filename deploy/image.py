@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 
 from deploy import bento_handoff
-from deploy.settings import Deployment, deployable, ecr
+from deploy.deployment import Deployment, deployable, ecr
 from deploy.steps import StepFailed, bentoctl_executable, run, tail
 
 SINGLE_MANIFEST = {"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json"}

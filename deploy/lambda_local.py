@@ -28,7 +28,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from deploy.lambda_events import http_answer, http_event
-from deploy.lambda_runtime import FunctionError, FunctionSettings, LocalFunction, context_from_bento, read_only_copy
+from deploy.lambda_runtime import (
+    FunctionConfiguration,
+    FunctionError,
+    LocalFunction,
+    context_from_bento,
+    read_only_copy,
+)
 from src import config
 from src.config import PROJECT_ROOT
 
@@ -167,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         context = args.context or context_from_bento(args.bento, scratch)
         task = read_only_copy(context)
-        function = LocalFunction(task, args.python.absolute(), FunctionSettings.from_project(args.workdir))
+        function = LocalFunction(task, args.python.absolute(), FunctionConfiguration.from_project(args.workdir))
         server = LambdaEndpoint((args.host, args.port), function)
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -50,7 +50,7 @@ def context_from_bento(bento_tag: str, destination: Path) -> Path:
     operator (deploy/aws-lambda-operator)."""
     import bentoml
 
-    import deploy.settings  # noqa: F401  (puts the operator on sys.path)
+    import deploy.deployment  # noqa: F401  (puts the operator on sys.path)
     from aws_lambda_operator.deployable import create_deployable
 
     bento = bentoml.get(bento_tag)
@@ -171,24 +171,26 @@ def run_read_only(argv: list[str], task: Path, env: dict, timeout: float = 300) 
     )
 
 
-# ---------------------------------------------------------------------------- the function's settings
+# ---------------------------------------------------------------------------- the function's configuration
 
 
 @dataclass(frozen=True)
-class FunctionSettings:
-    """What deployment_config.yaml says about the function (the operator's defaults otherwise)."""
+class FunctionConfiguration:
+    """What the local emulation needs of the deployed function (Lambda's function configuration:
+    name, timeout, memory, region) and the extra environment; :meth:`from_project` reads it from
+    deployment_config.yaml, with the operator's defaults for the keys it leaves out."""
 
-    name: str = "xgb-classifier"
-    timeout_s: float = 10
-    memory_mb: int = 1024
-    region: str = "us-east-1"
+    name: str
+    timeout_s: float
+    memory_mb: int
+    region: str
     extra_env: dict = field(default_factory=dict)
 
     @classmethod
-    def from_project(cls, workdir: Path) -> FunctionSettings:
+    def from_project(cls, workdir: Path) -> FunctionConfiguration:
         import yaml
 
-        from deploy.settings import CONFIG_FILE, load
+        from deploy.deployment import CONFIG_FILE, load
 
         deployment = load(workdir)
         extra = (yaml.safe_load((workdir / CONFIG_FILE).read_text()) or {}).get("env") or {}
@@ -202,6 +204,8 @@ class FunctionSettings:
 
     def lambda_env(self, runtime_api: str) -> dict[str, str]:
         """The variables Lambda sets in the function's environment, and main.tf's."""
+        from deploy.deployment import operator_config
+
         return {
             "AWS_LAMBDA_RUNTIME_API": runtime_api,
             "AWS_LAMBDA_FUNCTION_NAME": self.name,
@@ -216,8 +220,8 @@ class FunctionSettings:
             "_HANDLER": "lambda_app.handler",
             "TZ": ":UTC",
             "LANG": "en_US.UTF-8",
-            # main.tf's function_env: the service answers its own 504 a second before Lambda's timeout.
-            "XGB_REQUEST_TIMEOUT_S": str(max(self.timeout_s - 1, self.timeout_s / 2)),
+            # main.tf's function_env sets the service's own request timeout by the same rule.
+            "XGB_REQUEST_TIMEOUT_S": str(operator_config.request_timeout_s(self.timeout_s)),
             **self.extra_env,
         }
 
@@ -447,10 +451,10 @@ class RuntimeApi:
 class LocalFunction:
     """The Lambda function: the image's entry command on the read-only code, one event at a time."""
 
-    def __init__(self, task: Path, python: Path, settings: FunctionSettings, log=None):
-        self.task, self.python, self.settings = task, python, settings
+    def __init__(self, task: Path, python: Path, configuration: FunctionConfiguration, log=None):
+        self.task, self.python, self.configuration = task, python, configuration
         self.log = log if log is not None else sys.stdout
-        self.api = RuntimeApi(settings.timeout_s)
+        self.api = RuntimeApi(configuration.timeout_s)
         self.process: subprocess.Popen | None = None
         self._lock = threading.Lock()  # one event at a time, as in one container
         self._start_lock = threading.Lock()
@@ -459,7 +463,7 @@ class LocalFunction:
         return [*read_only_prefix(self.task), str(self.python), "-m", "awslambdaric", "lambda_app.handler"]
 
     def environment(self) -> dict[str, str]:
-        env = {**code_env(self.task), **self.settings.lambda_env(self.api.address)}
+        env = {**code_env(self.task), **self.configuration.lambda_env(self.api.address)}
         env.setdefault("LAMBDA_TASK_ROOT", str(self.task))
         return env
 
@@ -502,14 +506,14 @@ class LocalFunction:
             self.wait_ready(start_timeout_s)
             invocation = Invocation(event)
             self.api.offer(invocation)
-            deadline = time.monotonic() + self.settings.timeout_s
+            deadline = time.monotonic() + self.configuration.timeout_s
             while not invocation.done.wait(0.05):
                 if self.process.poll() is not None:
                     self.api.abandon_in_flight("the function exited")
                     invocation.finish(error=f"the function exited with {self.process.returncode}")
                 elif time.monotonic() > deadline:
                     self.stop()
-                    invocation.finish(error=f"Task timed out after {self.settings.timeout_s:g} seconds")
+                    invocation.finish(error=f"Task timed out after {self.configuration.timeout_s:g} seconds")
             self.api.withdraw(invocation)
             if invocation.error is not None:
                 raise FunctionError(invocation.error)

@@ -15,7 +15,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy import release
-from deploy.settings import Deployment, ecr
+from deploy.deployment import Deployment, ecr
 
 
 def keep(deployment: Deployment, versions: list[int]) -> set[int]:

@@ -15,8 +15,8 @@ import time
 import boto3
 import botocore.exceptions
 
-from deploy import infrastructure
-from deploy.settings import ALIAS, VALUES_FILE, Deployment
+from deploy import terraform
+from deploy.deployment import VALUES_FILE, Deployment, operator_config
 from deploy.steps import StepFailed
 
 RELEASE_FILE = "release.auto.tfvars.json"
@@ -37,7 +37,7 @@ def live_routing(deployment: Deployment) -> tuple[str | None, dict[str, float]]:
     before the first deploy."""
     client = _lambda(deployment)
     try:
-        alias = client.get_alias(FunctionName=deployment.name, Name=ALIAS)
+        alias = client.get_alias(FunctionName=deployment.name, Name=operator_config.ALIAS_NAME)
     except client.exceptions.ResourceNotFoundException:
         return None, {}
     return alias["FunctionVersion"], dict(alias.get("RoutingConfig", {}).get("AdditionalVersionWeights") or {})
@@ -89,7 +89,7 @@ def point_alias(deployment: Deployment, version: str) -> float:
     started = time.monotonic()
     _lambda(deployment).update_alias(
         FunctionName=deployment.name,
-        Name=ALIAS,
+        Name=operator_config.ALIAS_NAME,
         FunctionVersion=version,
         RoutingConfig={"AdditionalVersionWeights": {}},
     )
@@ -108,7 +108,7 @@ def end_canary(deployment: Deployment, base: str, cause: str, hint: str) -> Step
         how = "Terraform moved the alias"
     write(deployment, pinned=base)
     try:
-        infrastructure.apply(deployment)
+        terraform.apply(deployment)
     except StepFailed as error:
         return StepFailed(
             f"{cause}; {moved}; {RELEASE_FILE} pins version {base}, but the terraform apply that "

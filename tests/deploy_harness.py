@@ -18,6 +18,7 @@ import requests
 import yaml
 
 from bench.processes import free_port
+from deploy.deployment import operator_config
 from src.config import PROJECT_ROOT
 from tests.standins import record
 
@@ -131,7 +132,7 @@ def lambda_client():
 
 
 def live_alias() -> dict:
-    return lambda_client().get_alias(FunctionName="xgb-classifier", Name="live")
+    return lambda_client().get_alias(FunctionName="xgb-classifier", Name=operator_config.ALIAS_NAME)
 
 
 def new_image_version(workdir: Path, server, built_bento, tmp_path, env=None) -> Run:

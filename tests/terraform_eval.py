@@ -25,7 +25,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -363,15 +363,17 @@ def _value(result: subprocess.CompletedProcess) -> str:
 class AliasChoice:
     live_version: str  # the alias's function_version
     weights: dict[str, float]  # routing_config's additional_version_weights ({} without a canary)
+    name: str = field(default="", compare=False)  # the alias's name, for the Terraform stand-in
 
 
 def _alias_expression(main_tf: Path) -> str:
-    """The alias's function_version and its dynamic routing_config blocks, as one object."""
+    """The alias's name, its function_version and its dynamic routing_config blocks, as one object."""
     alias = block("resource", *ALIAS, main_tf=main_tf)
     routing = block("dynamic", "routing_config", inside=alias)
     weights = attributes(block("content", inside=routing))["additional_version_weights"]
     return (
-        f"{{ live_version = ({attributes(alias)['function_version']}), routing_config = "
+        f"{{ name = ({attributes(alias)['name']}), live_version = ({attributes(alias)['function_version']}), "
+        "routing_config = "
         f"[for key, value in ({attributes(routing)['for_each']}) : {{ additional_version_weights = ({weights}) }}] }}"
     )
 
@@ -400,7 +402,9 @@ def alias_choice(
     if len(blocks) > 1:
         raise EvaluationError(f"more than one routing_config block: {blocks}")
     weights = blocks[0]["additional_version_weights"] if blocks else {}
-    return AliasChoice(str(answer["live_version"]), {str(k): float(v) for k, v in weights.items()})
+    return AliasChoice(
+        str(answer["live_version"]), {str(k): float(v) for k, v in weights.items()}, name=str(answer["name"])
+    )
 
 
 def lifted_configuration(main_tf: Path = MAIN_TF, newest_version: str = "1") -> tuple[str, str]:

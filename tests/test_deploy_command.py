@@ -11,7 +11,6 @@ import boto3
 import pytest
 import yaml
 
-from src.config import PROJECT_ROOT
 from tests.deploy_harness import (
     REGION,
     STANDINS,
@@ -276,10 +275,10 @@ def test_rollback_before_any_deploy_says_to_deploy_first(aws, workdir, server, t
 
 
 def test_the_alias_name_is_the_one_main_tf_declares():
-    from deploy.settings import ALIAS
-    from tests.terraform_files import parsed
+    from deploy.deployment import operator_config
+    from tests.terraform_files import locals_block
 
-    assert parsed(PROJECT_ROOT / "main.tf")["locals"][0]["alias_name"] == ALIAS
+    assert locals_block()["alias_name"] == operator_config.ALIAS_NAME
 
 
 @pytest.mark.parametrize(

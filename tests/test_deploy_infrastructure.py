@@ -237,7 +237,7 @@ def test_a_build_that_exits_0_without_an_image_fails_even_with_an_old_one_presen
 @pytest.mark.unit
 @pytest.mark.parametrize("actions", [["delete", "create"], ["create", "delete"], ["delete"]])
 def test_every_delete_or_replacement_of_what_clients_reach_is_refused(actions):
-    from deploy.infrastructure import PROTECTED, refused
+    from deploy.terraform import PROTECTED, refused
 
     for kind in PROTECTED:
         change = {"address": f"{kind}.x", "type": kind, "actions": actions}
@@ -252,7 +252,7 @@ def test_every_delete_or_replacement_of_what_clients_reach_is_refused(actions):
 
 @pytest.mark.unit
 def test_the_plan_summary_counts_a_replacement_as_an_addition_and_a_destruction():
-    from deploy.infrastructure import summary
+    from deploy.terraform import summary
 
     changes = [
         {"address": "aws_lambda_alias.live", "type": "aws_lambda_alias", "actions": ["create", "delete"]},
@@ -273,7 +273,7 @@ def test_a_pruning_failure_is_a_warning_not_a_failed_deploy(monkeypatch, capsys,
     from botocore.exceptions import ClientError
 
     from deploy import prune
-    from deploy.settings import Deployment
+    from deploy.deployment import Deployment
 
     def denied(deployment):
         raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DeleteFunction")

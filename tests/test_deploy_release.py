@@ -14,6 +14,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from deploy.deployment import operator_config
 from src.config import EXAMPLE_ROWS
 from tests.auth_gateway import Gateway, bearer, json_answer, refuse_first, sigv4
 from tests.deploy_harness import (
@@ -185,7 +186,7 @@ def test_a_failing_canary_is_undone_by_update_alias_before_the_apply_that_may_fa
     assert "next: run `terraform apply -var-file=bentoctl.tfvars`" in done.stderr
     assert live_alias()["FunctionVersion"] == "1" and weights() == {}, "the alias is safe although apply failed"
     assert release_file(workdir)["pinned_version"] == "1"
-    alias_path = "/2015-03-31/functions/xgb-classifier/aliases/live"
+    alias_path = f"/2015-03-31/functions/xgb-classifier/aliases/{operator_config.ALIAS_NAME}"
     back = next(
         i
         for i, seen in enumerate(lambda_api.seen)
@@ -222,7 +223,7 @@ def test_rollback_goes_one_version_back_from_the_newest_from_a_pin_and_ends_a_ca
     # A canary that `make deploy` left at its share (interrupted): base 3, 10 % on version 4.
     lambda_client().update_alias(
         FunctionName="xgb-classifier",
-        Name="live",
+        Name=operator_config.ALIAS_NAME,
         FunctionVersion="3",
         RoutingConfig={"AdditionalVersionWeights": {"4": 0.1}},
     )

@@ -6,7 +6,7 @@ import subprocess
 import hcl2
 import pytest
 
-from aws_lambda_operator.terraform import SpecError, tfvars_text
+from aws_lambda_operator.terraform_config import SpecError, tfvars_text
 from src.config import PROJECT_ROOT
 from tests.terraform_files import PLAIN, committed_tfvars, locals_block, terraform_resources, terraform_variables
 

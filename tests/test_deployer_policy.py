@@ -176,7 +176,7 @@ def test_the_alarm_key_is_reached_through_this_deployments_tag(sid, key):
 
 
 def test_the_state_statements_name_the_state_and_its_lock_only():
-    from aws_lambda_operator.terraform import state_key
+    from aws_lambda_operator.terraform_config import state_key
 
     bucket = "arn:aws:s3:::YOUR-STATE-BUCKET"
     assert "`YOUR-STATE-BUCKET`" in DOC

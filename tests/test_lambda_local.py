@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,13 @@ import requests
 
 from bench.processes import answers_get, free_port, start_server
 from deploy import lambda_local
-from deploy.lambda_runtime import FunctionError, FunctionSettings, LocalFunction, context_from_bento, read_only_copy
+from deploy.lambda_runtime import (
+    FunctionConfiguration,
+    FunctionError,
+    LocalFunction,
+    context_from_bento,
+    read_only_copy,
+)
 from src import client
 from src.config import PROJECT_ROOT
 from tests import schemathesis_run
@@ -159,9 +166,8 @@ def fake_task(tmp_path):
 
 
 def fake_function(task, **env) -> LocalFunction:
-    return LocalFunction(
-        task, Path(sys.executable), FunctionSettings(timeout_s=1.5, extra_env=env), log=subprocess.DEVNULL
-    )
+    configuration = replace(FunctionConfiguration.from_project(PROJECT_ROOT), timeout_s=1.5, extra_env=env)
+    return LocalFunction(task, Path(sys.executable), configuration, log=subprocess.DEVNULL)
 
 
 def test_one_container_answers_until_it_times_out_or_crashes_then_a_new_one_starts(fake_task):

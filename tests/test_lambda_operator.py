@@ -9,7 +9,7 @@ import hcl2
 import pytest
 import yaml
 
-from aws_lambda_operator.terraform import (
+from aws_lambda_operator.terraform_config import (
     DEPLOYED,
     DEPLOYED_FILE,
     PASSED_THROUGH,
@@ -17,6 +17,7 @@ from aws_lambda_operator.terraform import (
     generate,
     hcl_value,
     main_tf_text,
+    operator_config,
     operator_schema,
     tfvars_text,
 )
@@ -334,11 +335,13 @@ def test_cors_allows_the_sigv4_headers_when_auth_is_iam():
 
 @pytest.mark.unit
 def test_the_service_times_out_a_second_before_lambda_does():
-    """The function's environment sets the service's request timeout from the function's; the
-    user's own env comes last, so it may override it."""
+    """The function's environment sets the service's request timeout from the function's, by the
+    rule operator_config.py renders into main.tf; the user's own env comes last, so it may
+    override it. tests/test_operator_facts.py has Terraform evaluate the rule."""
     assert locals_block()["function_env"] == (
-        "${merge({XGB_REQUEST_TIMEOUT_S = tostring(max(var.timeout - 1, var.timeout / 2))}, var.environment_variables)}"
+        "${merge({XGB_REQUEST_TIMEOUT_S = tostring(local.request_timeout_s)}, var.environment_variables)}"
     )
+    assert locals_block()["request_timeout_s"] == "${" + operator_config().REQUEST_TIMEOUT_HCL + "}"
     function = terraform_resources()["aws_lambda_function.service"]
     assert function["environment"] == [{"variables": "${local.function_env}"}]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy.deployment import operator_config
 from tests.terraform_eval import (
     EvaluationError,
     attributes,
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_locals_variables_and_defaults_come_from_main_tf():
-    assert evaluate("local.alias_resource", deployment_name="svc") == "svc:live"
+    assert evaluate("local.alias_resource", deployment_name="svc") == f"svc:{operator_config.ALIAS_NAME}"
     assert evaluate("local.function_env", deployment_name="svc", timeout=10) == {"XGB_REQUEST_TIMEOUT_S": "9"}
     assert evaluate("local.function_env", deployment_name="svc", timeout=3) == {"XGB_REQUEST_TIMEOUT_S": "2"}
 
@@ -42,7 +43,7 @@ def test_only_known_refuses_what_only_a_plan_knows():
 
 
 def test_the_answer_follows_the_file(tmp_path: Path):
-    changed = mutated_main_tf(tmp_path, 'alias_name     = "live"', 'alias_name     = "current"')
+    changed = mutated_main_tf(tmp_path, f'= "{operator_config.ALIAS_NAME}"', '= "current"')
     assert evaluate("local.alias_resource", main_tf=changed, deployment_name="svc") == "svc:current"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_lambda_operator.terraform import SPEC_VARIABLES_MARK, TEMPLATE
+from aws_lambda_operator.terraform_config import SPEC_VARIABLES_MARK, TEMPLATE
 from src.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.unit

@@ -37,6 +37,24 @@ LOG_RETENTION_DAYS = [
     3653,
 ]
 
+# Facts main.tf and `python -m deploy` share, rendered into main.tf's locals (terraform_config.py).
+# The Lambda alias clients invoke; `make deploy` and `make rollback` point it at a version.
+ALIAS_NAME = "live"
+# The service's own request timeout (XGB_REQUEST_TIMEOUT_S) ends a request this long before Lambda
+# stops the function, so the client gets the service's 504 and message rather than API Gateway's
+# bare error; it never falls below half the function's timeout.
+REQUEST_TIMEOUT_MARGIN_S = 1
+
+
+def request_timeout_s(function_timeout_s: float) -> float:
+    """The service's request timeout for a function timeout, both in seconds."""
+    return max(function_timeout_s - REQUEST_TIMEOUT_MARGIN_S, function_timeout_s / 2)
+
+
+# The same rule as the Terraform expression main.tf evaluates on its timeout variable.
+REQUEST_TIMEOUT_HCL = f"max(var.timeout - {REQUEST_TIMEOUT_MARGIN_S}, var.timeout / 2)"
+
+
 OPERATOR_SCHEMA = {
     "region": {
         "type": "string",

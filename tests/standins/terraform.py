@@ -20,8 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 from tests.standins.record import fail_if_asked, load, log_call, save
 
-ALIAS = "live"
-
 
 def values(argv: list[str]) -> dict:
     """Variables as Terraform reads them: the *.auto.tfvars.json files in lexical order, then
@@ -245,7 +243,7 @@ def publish(found: dict) -> str:
 
 
 def point_alias(found: dict, newest: str) -> tuple[str, dict]:
-    """The alias's function_version and routing_config as main.tf (the deployment folder's, the
+    """The alias's name, function_version and routing_config as main.tf (the deployment folder's, the
     working directory) computes them: its expressions evaluated by the real Terraform core
     (tests/terraform_eval.py), the stand-in keeps no copy of the logic."""
     from tests.terraform_eval import EvaluationError, alias_choice
@@ -266,11 +264,11 @@ def point_alias(found: dict, newest: str) -> tuple[str, dict]:
     functions = client("lambda", found)
     try:
         functions.update_alias(
-            FunctionName=found["deployment_name"], Name=ALIAS, FunctionVersion=live, RoutingConfig=routing
+            FunctionName=found["deployment_name"], Name=choice.name, FunctionVersion=live, RoutingConfig=routing
         )
     except functions.exceptions.ResourceNotFoundException:
         functions.create_alias(
-            FunctionName=found["deployment_name"], Name=ALIAS, FunctionVersion=live, RoutingConfig=routing
+            FunctionName=found["deployment_name"], Name=choice.name, FunctionVersion=live, RoutingConfig=routing
         )
     # Every point in order, so a test can see the alias during a canary, not only after it.
     points = load("alias-points.json", [])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from aws_lambda_operator.terraform import operator_schema
+from aws_lambda_operator.terraform_config import operator_schema
 
 IMAGE_FILES = Path(__file__).parent / "image"
 # Directories BentoML 1.4 creates under BENTOML_HOME at import unless they exist.

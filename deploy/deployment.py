@@ -1,5 +1,6 @@
-"""The deployment's settings: deployment_config.yaml read with the operator's defaults, and the
-paths of the files Terraform uses. The operator (deploy/aws-lambda-operator) is their one home."""
+"""The deployment: deployment_config.yaml read into a :class:`Deployment` with the operator's
+defaults, and the paths of the files Terraform uses. The operator (deploy/aws-lambda-operator) is
+the one home of the settings' defaults and limits, and of the alias's name."""
 
 from __future__ import annotations
 
@@ -19,11 +20,9 @@ if str(OPERATOR_DIR) not in sys.path:
 
 import operator_config  # noqa: E402
 
-from aws_lambda_operator import deployable, ecr, terraform  # noqa: E402, F401  (for deploy.cli, deploy.image)
+from aws_lambda_operator import deployable, ecr, terraform_config  # noqa: E402, F401  (for deploy.cli, deploy.image)
 
-VALUES_FILE = terraform.VALUES_FILE
-# The Lambda alias clients reach (main.tf's local.alias_name).
-ALIAS = "live"
+VALUES_FILE = terraform_config.VALUES_FILE
 # Lambda's names for the instruction sets, and the image platforms Docker builds for them.
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from deploy import prerequisites
-from deploy.settings import VALUES_FILE, Deployment, terraform
+from deploy.deployment import VALUES_FILE, Deployment, terraform_config
 from deploy.steps import StepFailed, run
 
 NO_INPUT = "-input=false"
@@ -41,7 +41,7 @@ class PlanRefused(StepFailed):
 def wanted_backend(deployment: Deployment) -> dict | None:
     """The S3 backend spec.state_bucket asks for, as Terraform records it; None: local state."""
     bucket = deployment.spec.get("state_bucket") or ""
-    return {"bucket": bucket, "key": terraform.state_key(deployment.name)} if bucket else None
+    return {"bucket": bucket, "key": terraform_config.state_key(deployment.name)} if bucket else None
 
 
 def recorded_backend(workdir: Path) -> dict | None:
@@ -59,9 +59,9 @@ def recorded_backend(workdir: Path) -> dict | None:
 
 def check_backend_terraform(deployment: Deployment) -> None:
     version = prerequisites.terraform_version()
-    if prerequisites.version_numbers(version) < prerequisites.version_numbers(terraform.BACKEND_TERRAFORM):
+    if prerequisites.version_numbers(version) < prerequisites.version_numbers(terraform_config.BACKEND_TERRAFORM):
         raise StepFailed(
-            f"state_bucket needs Terraform {terraform.BACKEND_TERRAFORM} or later (the S3 backend's "
+            f"state_bucket needs Terraform {terraform_config.BACKEND_TERRAFORM} or later (the S3 backend's "
             f"use_lockfile); this is Terraform {version}",
             "install Terraform 1.10 or later, or leave state_bucket empty for local state",
         )
@@ -174,7 +174,7 @@ def deployed_in_state(deployment: Deployment) -> tuple[list[str], dict]:
 def destroy(deployment: Deployment, image: dict | None = None) -> None:
     """`terraform destroy`; ``image`` gives the image variables when no deployed values are left
     (main.tf refuses to evaluate without them, even to destroy)."""
-    known = terraform.deployed_values(deployment.workdir)
+    known = terraform_config.deployed_values(deployment.workdir)
     variables = [f"-var={key}={value}" for key, value in (image or {}).items() if not known.get(key)]
     run(
         ["terraform", "destroy", NO_INPUT, "-auto-approve", f"-var-file={VALUES_FILE}", *variables],

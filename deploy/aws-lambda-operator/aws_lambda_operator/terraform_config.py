@@ -3,7 +3,8 @@
 main.tf holds no deployment-specific text: every value is a typed, validated variable, so a
 redeploy or a change of memory touches only bentoctl.tfvars. The variables for the spec's keys
 are rendered from the operator's schema (operator_config.py: type, description, default, limits),
-their one home. Values are written with their HCL types (numbers, lists, maps).
+their one home, and so are the locals main.tf shares with `python -m deploy` (the alias's name,
+the request timeout rule). Values are written with their HCL types (numbers, lists, maps).
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ TEMPLATE_FILE = "main.tf"
 SPEC_VARIABLES_MARK = "{{SPEC_VARIABLES}}"
 
 
-def operator_schema() -> dict:
-    """OPERATOR_SCHEMA as operator_config.py writes it, read afresh: bentoctl deletes the help
-    messages from the loaded module's schema once it has validated a spec with it."""
+def operator_config():
+    """operator_config.py as written, read afresh: bentoctl deletes the help messages from the
+    loaded module's schema once it has validated a spec with it."""
     spec = importlib.util.spec_from_file_location("operator_config_as_written", OPERATOR_CONFIG)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.OPERATOR_SCHEMA
+    return module
+
+
+def operator_schema() -> dict:
+    return operator_config().OPERATOR_SCHEMA
 
 
 # Set by `bentoctl build` (the pushed image), not by the user; written as DEPLOYED values.
@@ -234,11 +239,24 @@ def variable_block(name: str, rule: dict) -> str:
     return "\n".join([*lines, "}"])
 
 
+def operator_locals() -> dict[str, str]:
+    """main.tf's locals whose home is operator_config.py, as HCL expressions."""
+    config = operator_config()
+    return {"alias_name": hcl_string(config.ALIAS_NAME), "request_timeout_s": config.REQUEST_TIMEOUT_HCL}
+
+
+def locals_block(values: dict[str, str]) -> str:
+    width = max(map(len, values))
+    return "\n".join(["locals {", *(f"  {name.ljust(width)} = {value}" for name, value in values.items()), "}"])
+
+
 def main_tf_text(schema: dict | None = None) -> str:
-    """main.tf: the template with the spec's variables rendered from the schema."""
+    """main.tf: the template with the spec's variables rendered from the schema, and
+    operator_config.py's locals after them."""
     schema = operator_schema() if schema is None else schema
-    blocks = "\n\n".join(variable_block(name, schema[name]) for name in PASSED_THROUGH)
-    return TEMPLATE.read_text().replace(SPEC_VARIABLES_MARK, blocks)
+    blocks = [variable_block(name, schema[name]) for name in PASSED_THROUGH]
+    blocks.append(locals_block(operator_locals()))
+    return TEMPLATE.read_text().replace(SPEC_VARIABLES_MARK, "\n\n".join(blocks))
 
 
 BACKEND_FILE = "backend.tf"
