@@ -20,7 +20,7 @@ if str(OPERATOR_DIR) not in sys.path:
 
 import operator_config  # noqa: E402
 
-from aws_lambda_operator import deployable, ecr, terraform_config  # noqa: E402, F401  (for deploy.cli, deploy.image)
+from aws_lambda_operator import deployable, ecr, terraform_config  # noqa: E402, F401  (deployable, ecr: for deploy.cli, deploy.image)
 
 VALUES_FILE = terraform_config.VALUES_FILE
 # Lambda's names for the instruction sets, and the image platforms Docker builds for them.
@@ -58,16 +58,12 @@ class Deployment:
         return self.workdir / VALUES_FILE
 
 
-def spec_defaults() -> dict:
-    return {key: rule["default"] for key, rule in operator_config.OPERATOR_SCHEMA.items() if "default" in rule}
-
-
 def load(workdir: Path) -> Deployment:
     """Read deployment_config.yaml in ``workdir``; missing spec keys take the operator's defaults."""
     config = yaml.safe_load((workdir / CONFIG_FILE).read_text()) or {}
     if config.get("operator", {}).get("name") != operator_config.OPERATOR_NAME:
         raise ValueError(f"{CONFIG_FILE}: operator.name must be {operator_config.OPERATOR_NAME!r}")
-    spec = {**spec_defaults(), **(config.get("spec") or {})}
+    spec = {**terraform_config.spec_defaults(), **(config.get("spec") or {})}
     if spec.get("architecture") not in PLATFORMS:
         raise ValueError(f"{CONFIG_FILE}: spec.architecture must be one of {sorted(PLATFORMS)}")
     return Deployment(name=config["name"], spec=spec, workdir=workdir)

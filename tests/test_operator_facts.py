@@ -147,3 +147,9 @@ def test_the_settings_tables_limits_and_choices_are_the_schemas():
     notes = settings_table_notes()
     assert {"timeout", "memory_size", "architecture", "auth", "endpoint"} <= set(notes)
     assert [problem for key, note in notes.items() for problem in disagreements(key, note)] == []
+
+
+def test_every_architecture_the_schema_allows_has_an_image_platform():
+    from deploy.deployment import PLATFORMS
+
+    assert sorted(PLATFORMS) == sorted(SCHEMA["architecture"]["allowed"])

@@ -34,6 +34,11 @@ def operator_schema() -> dict:
     return operator_config().OPERATOR_SCHEMA
 
 
+def spec_defaults() -> dict:
+    """Every spec key's default, as the schema gives it."""
+    return {key: rule["default"] for key, rule in operator_schema().items() if "default" in rule}
+
+
 # Set by `bentoctl build` (the pushed image), not by the user; written as DEPLOYED values.
 BUILD_KEYS = ("image_tag",)
 # Spec keys that only `python -m deploy` reads (pruning, the state backend): not Terraform variables.
@@ -156,8 +161,9 @@ def check_spec(name: str, spec: dict) -> None:
         raise SpecError(
             "reserved_concurrency: 0 would throttle every request; use -1 (unreserved) or a cap of at least 1"
         )
-    public_url = spec.get("endpoint") == "function_url" and spec.get("auth", "none") == "none"
-    if public_url and spec.get("reserved_concurrency", -1) < 1 and not spec.get("public_url_uncapped"):
+    spec = {**spec_defaults(), **spec}
+    public_url = spec["endpoint"] == "function_url" and spec["auth"] == "none"
+    if public_url and spec["reserved_concurrency"] < 1 and not spec["public_url_uncapped"]:
         raise SpecError(
             "endpoint: function_url with auth: none is public and nothing but the account's concurrency "
             "bounds its cost: set reserved_concurrency (e.g. 10), or public_url_uncapped: true to accept that"
