@@ -1,14 +1,18 @@
-"""Every use of BentoML's internals (``bentoml._internal``, debug-only APIs) and of asyncio's, in
-one place.
+"""Every use of BentoML's internals (``bentoml._internal``, debug-only APIs, the processes of
+`bentoml serve` and the circus sockets they share) and of Mangum's (its lifespan cycle), in one
+place.
 
-The pinned BentoML (requirements-serve.txt) offers no public way to do these. Each function
-imports what it touches only when called, and tests/test_bentoml_adapter.py checks that the
-pinned version still has each of them, so an upgrade that changes one fails there by name.
+The pinned BentoML and Mangum offer no public way to do these. Each function imports what it
+touches only when called, and tests/test_bentoml_adapter.py checks that the pinned versions
+still have each of them, so an upgrade that changes one fails there by name.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
+import socket
+import sys
+from collections.abc import Callable
 
 # What importing ``bentoml.models`` loads besides the model store: usage tracking and the cloud client.
 CLOUD_CLIENT_MODULES = ("bentoml.models", "bentoml._internal.cloud", "bentoml._internal.utils.analytics")
@@ -17,6 +21,15 @@ CLOUD_CLIENT_MODULES = ("bentoml.models", "bentoml._internal.cloud", "bentoml._i
 # (bentoml.serving.SCRIPT_API_SERVER).
 API_SOCKET_NAME = "_bento_api_server"
 API_WORKER_MODULE = "bentoml_cli.worker.http_api_server"
+# The CLI module of `bentoml serve`: loaded in its parent before the service, and there only.
+SERVE_COMMAND_MODULE = "bentoml_cli.serve"
+# What BentoML's HTTP app puts before the message of a 4xx it answers for a BentoMLException.
+ERROR_PREFIX = "BentoService error handling API request: "
+# What BentoML's /readyz answers (503) before the runners are loaded.
+NOT_READY_MESSAGE = "Runners are not ready."
+# Where `bentoml serve` logs its start line, and how that line begins.
+SERVE_LOGGER = "bentoml.serving"
+START_LINE = "Starting production"
 
 
 def _container():
@@ -100,13 +113,81 @@ def deprecation_warning_class() -> type[Warning]:
     return BentoMLDeprecationWarning
 
 
-def bentoml_timeout_middleware() -> type:
-    """BentoML's own request timeout middleware (what src/server_settings.RequestTimeout replaces)."""
-    from bentoml._internal.server.http.traffic import TimeoutMiddleware
+def report_as(descriptor: type, stock: type) -> None:
+    """Have an IO descriptor subclass report itself as ``stock``: BentoML's OpenAPI spec and its
+    client tell descriptors apart by ``descriptor_id``, which a subclass does not inherit."""
+    descriptor.descriptor_id = stock.descriptor_id
 
-    return TimeoutMiddleware
+
+def without_error_prefix(message: str) -> str:
+    """A 4xx message BentoML's HTTP app answered, without the prefix it adds (ERROR_PREFIX)."""
+    return message.removeprefix(ERROR_PREFIX)
 
 
-def live_timers(loop: asyncio.AbstractEventLoop) -> int:
-    """Timers scheduled on ``loop`` and not cancelled (asyncio keeps them in ``loop._scheduled``)."""
-    return sum(not handle.cancelled() for handle in loop._scheduled)
+class _StartLine(logging.Filter):
+    """Rewrites `bentoml serve`'s start line with ``rewrite(scheme, host, port)``."""
+
+    def __init__(self, rewrite: Callable[[str, str, int], str]):
+        super().__init__()
+        self.rewrite = rewrite
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith(START_LINE) and isinstance(record.args, tuple) and len(record.args) == 5:
+            _, _, scheme, host, port = record.args
+            record.msg, record.args = self.rewrite(scheme, str(host), port), ()
+        return True
+
+
+def start_line_filter(rewrite: Callable[[str, str, int], str]) -> logging.Filter:
+    """A filter that replaces BentoML's start line (``'Starting production %s BentoServer from
+    "%s" listening on %s://%s:%d ...'``) with what ``rewrite(scheme, host, port)`` returns."""
+    return _StartLine(rewrite)
+
+
+def rewrite_start_line(rewrite: Callable[[str, str, int], str]) -> None:
+    """Put :func:`start_line_filter` on the logger `bentoml serve` writes its start line to."""
+    logging.getLogger(SERVE_LOGGER).addFilter(start_line_filter(rewrite))
+
+
+def arbiter_binds_api_socket_without_listening() -> None:
+    """In `bentoml serve`'s parent (its CLI command loads the service before it creates the
+    arbiter's sockets): circus binds the API socket with SO_REUSEPORT and does not listen on it
+    (``CircusSocket.bind_and_listen``, patched once); any other circus socket is bound as circus
+    does. Elsewhere (workers, Lambda, tests) circus is not even imported."""
+    if SERVE_COMMAND_MODULE not in sys.modules:
+        return
+    from circus.sockets import CircusSocket as circus_socket
+
+    if getattr(circus_socket.bind_and_listen, "_binds_api_socket_only", False):
+        return
+    stock_bind_and_listen = circus_socket.bind_and_listen
+
+    def bind_and_listen(self):
+        if self.name != API_SOCKET_NAME or self.is_unix or self.interface is not None:
+            return stock_bind_and_listen(self)
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        self.bind((self.host, self.port))
+        self.setblocking(bool(self.blocking))
+        self.host, self.port = self.getsockname()[:2]
+
+    bind_and_listen._binds_api_socket_only = True
+    circus_socket.bind_and_listen = bind_and_listen
+
+
+def inherited_api_fd() -> int | None:
+    """The descriptor of the API socket an HTTP API worker of `bentoml serve` inherited (its
+    ``--fd`` argument), else None."""
+    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if getattr(main_spec, "name", None) != API_WORKER_MODULE or "--fd" not in sys.argv[:-1]:
+        return None
+    value = sys.argv[sys.argv.index("--fd") + 1]
+    return int(value) if value.isdigit() else None
+
+
+def start_app(asgi_app) -> None:
+    """Run an ASGI app's start-up (the lifespan's ``startup``), as a server does before its first
+    request, on this thread's event loop (``Mangum(...)`` sets one up), and leave the app
+    started: its shutdown is never run. Mangum's ``LifespanCycle`` does the work."""
+    from mangum.protocols import LifespanCycle
+
+    LifespanCycle(asgi_app, "on").__enter__()

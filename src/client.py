@@ -19,7 +19,10 @@ from pathlib import Path
 
 from src import config
 
-ENDPOINTS = ("classify", "predict_proba")
+ENDPOINTS = config.PREDICTION_ENDPOINTS
+# Seconds to wait for an answer: longer than the service's own request timeout (30 s by default),
+# so that its 504 reaches the client rather than a client-side timeout.
+TIMEOUT_S = 35.0
 
 
 class ApiError(RuntimeError):
@@ -45,7 +48,7 @@ def random_rows(n: int, seed: int = 0) -> list[list[float]]:
     return [[round(rng.gauss(0, 2), 4) for _ in config.FEATURE_NAMES] for _ in range(n)]
 
 
-def post(url: str, rows: list[list[float]], endpoint: str = "classify", timeout: float = 35.0) -> list:
+def post(url: str, rows: list[list[float]], endpoint: str = ENDPOINTS[0], timeout: float = TIMEOUT_S) -> list:
     """POST rows to ``<url>/<endpoint>`` and return the decoded JSON answer."""
     request = urllib.request.Request(
         f"{url.rstrip('/')}/{endpoint}",
@@ -82,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv", type=Path, help=f"CSV with {config.FEATURE_NAMES[0]}..{config.FEATURE_NAMES[-1]} columns"
     )
     parser.add_argument("--rows", type=int, default=5, help="how many rows to send (default: %(default)s)")
-    parser.add_argument("--endpoint", choices=ENDPOINTS, default="classify")
-    parser.add_argument("--timeout", type=float, default=35.0, help="seconds (default: %(default)s)")
+    parser.add_argument("--endpoint", choices=ENDPOINTS, default=ENDPOINTS[0])
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds (default: %(default)s)")
     return parser
 
 

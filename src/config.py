@@ -34,6 +34,22 @@ SERVICE_NAME = "xgb_classifier"
 # Which model version the service loads. An exact tag pins a deployment to one version.
 MODEL_TAG = os.environ.get("XGB_MODEL_TAG", f"{MODEL_NAME}:latest")
 
+# The routes the service answers: POST a prediction endpoint (each a BentoML API of that name);
+# GET its page, its OpenAPI document and BentoML's health checks; /metrics only with
+# XGB_SERVER_METRICS on. ROUTES lists them as (method, path).
+PREDICTION_ENDPOINTS = ("classify", "predict_proba")
+PREDICTION_ROUTES = tuple(f"/{name}" for name in PREDICTION_ENDPOINTS)
+PAGE_ROUTE = "/"
+DOCUMENT_ROUTE = "/docs.json"
+HEALTH_ROUTES = ("/livez", "/readyz")
+METRICS_ROUTE = "/metrics"
+ROUTES = (
+    *(("POST", route) for route in PREDICTION_ROUTES),
+    ("GET", PAGE_ROUTE),
+    ("GET", DOCUMENT_ROUTE),
+    *(("GET", route) for route in HEALTH_ROUTES),
+)
+
 # Probability at or above which `classify` answers 1.
 DECISION_THRESHOLD = 0.5
 
@@ -48,8 +64,8 @@ MAX_BODY_BYTES = LAMBDA_PAYLOAD_LIMIT_BYTES - EVENT_ENVELOPE_BYTES
 MAX_ROWS = 100_000
 
 
-# Server settings (src/server_settings.py explains each). Off by default: they cost more per request
-# than the model does. Set XGB_ACCESS_LOG=1 to log every request.
+# How `bentoml serve` is tuned (src/server_tuning.py explains each). Off by default: they cost
+# more per request than the model does. Set XGB_ACCESS_LOG=1 to log every request.
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 

@@ -6,8 +6,9 @@ answers class labels (0/1), ``/predict_proba`` the probability of class 1.
 
 Built for a model that predicts in a fraction of a millisecond: the runner is embedded and called
 inline from async endpoints, so a request crosses no process or thread. Every body is validated
-before the model sees it (:mod:`src.validation`); the server's settings are
-:mod:`src.server_settings`'s, the document and the page :mod:`src.api_contract`'s, the request log
+before the model sees it (:mod:`src.validation`); `bentoml serve` is tuned by
+:mod:`src.server_tuning`; the document is :mod:`src.openapi_document`'s, the page
+:mod:`src.service_page`'s, the error shape :mod:`src.error_middleware`'s and the request log
 :mod:`src.request_log`'s.
 """
 
@@ -27,9 +28,10 @@ quiet_known_warnings()  # before the imports and calls below that warn
 from bentoml.exceptions import BentoMLException, NotFound  # noqa: E402
 from bentoml.io import NumpyNdarray  # noqa: E402
 
-from src import api_contract, config, request_log  # noqa: E402
-from src.bentoml_adapter import load_booster, stored_model  # noqa: E402
-from src.server_settings import (  # noqa: E402
+from src import config, openapi_document, request_log, service_page  # noqa: E402
+from src.bentoml_adapter import load_booster, report_as, stored_model  # noqa: E402
+from src.error_middleware import ErrorMiddleware  # noqa: E402
+from src.server_tuning import (  # noqa: E402
     RequestTimeout,
     freeze_long_lived_objects,
     quiet_refusals,
@@ -78,7 +80,7 @@ class FeatureMatrix(NumpyNdarray):
         return features
 
 
-FeatureMatrix.descriptor_id = NumpyNdarray.descriptor_id
+report_as(FeatureMatrix, NumpyNdarray)
 
 
 async def _read_limited(request) -> bytes:
@@ -118,21 +120,21 @@ runner = bentoml.legacy.Runner(
     runnable_init_params={"model": model_ref},
     embedded=True,
 )
-MODEL_FACTS = api_contract.ModelFacts.from_model(model_ref)
+MODEL_FACTS = service_page.ModelFacts.from_model(model_ref)
 
 
 class DocumentedService(bentoml.legacy.Service):
-    """The legacy service with this service's own OpenAPI document (src/api_contract.py) in place
+    """The legacy service with this service's own OpenAPI document (src/openapi_document.py) in place
     of BentoML's, at /docs.json and in the Bento's apis/openapi.yaml."""
 
     @property
-    def openapi_spec(self) -> api_contract.OpenApiDocument:
+    def openapi_spec(self) -> openapi_document.OpenApiDocument:
         return _document(bento_tag())
 
 
 @functools.lru_cache(maxsize=4)
-def _document(bento: str | None) -> api_contract.OpenApiDocument:
-    return api_contract.OpenApiDocument(api_contract.document(svc, MODEL_FACTS, bento))
+def _document(bento: str | None) -> openapi_document.OpenApiDocument:
+    return openapi_document.OpenApiDocument(openapi_document.document(svc, MODEL_FACTS, bento))
 
 
 def bento_tag() -> str | None:
@@ -143,9 +145,9 @@ def bento_tag() -> str | None:
 
 svc = DocumentedService(config.SERVICE_NAME, runners=[runner])
 # Outermost first: the request log sees (and labels) every answer, the timeout's 504 included,
-# after the contract middleware has given each error answer its one shape.
+# after the error middleware has given each error answer its one shape.
 svc.add_asgi_middleware(request_log.RequestLog, model_version=MODEL_VERSION, log=config.REQUEST_LOG)
-svc.add_asgi_middleware(api_contract.ContractMiddleware, page=api_contract.page(MODEL_FACTS))
+svc.add_asgi_middleware(ErrorMiddleware, page=service_page.page(MODEL_FACTS))
 svc.add_asgi_middleware(RequestTimeout, timeout=config.REQUEST_TIMEOUT_S)
 announce_on_start(MODEL_VERSION, bento_tag)
 
@@ -157,10 +159,14 @@ def positive_probability(features: np.ndarray) -> np.ndarray:
     return np.asarray(runner.predict_proba.run(features), dtype=np.float64)
 
 
+CLASSIFY, PREDICT_PROBA = config.PREDICTION_ENDPOINTS
+
+
 @svc.api(
     input=features_input,
     output=NumpyNdarray.from_sample(np.array([1], dtype=np.int64)),
-    route="classify",
+    name=CLASSIFY,
+    route=CLASSIFY,
     doc=f"Class labels (0 or 1), one per row. Body: a JSON 2-D array, one row of {config.N_FEATURES} numbers a sample.",
 )
 async def classify(features: np.ndarray) -> np.ndarray:
@@ -170,8 +176,9 @@ async def classify(features: np.ndarray) -> np.ndarray:
 @svc.api(
     input=features_input,
     output=NumpyNdarray.from_sample(np.array([0.87], dtype=np.float64)),
-    route="predict_proba",
-    doc="Probability of class 1, one per row, in [0, 1]. Same body as /classify.",
+    name=PREDICT_PROBA,
+    route=PREDICT_PROBA,
+    doc=f"Probability of class 1, one per row, in [0, 1]. Same body as /{CLASSIFY}.",
 )
 async def predict_proba(features: np.ndarray) -> np.ndarray:
     return positive_probability(features)

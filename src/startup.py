@@ -8,10 +8,11 @@ URL, the model version and the page.
 
 from __future__ import annotations
 
-import logging
 import warnings
 
-# (category, message prefix, module reported from), each a warning seen at every start.
+from src import config
+
+# (message prefix, module reported from) of each BentoMLDeprecationWarning seen at every start.
 KNOWN_BENTOML_DEPRECATIONS = (
     ("`bentoml.io` is deprecated since BentoML v1.4", "bentoml.io"),
     ("`Runner` is deprecated since BentoML v1.4", "src.service"),
@@ -45,34 +46,27 @@ def browsable(host: str) -> str:
 
 def banner(url: str, model_tag: str, bento_tag: str | None = None) -> str:
     served = f"model {model_tag}" + (f" (Bento {bento_tag})" if bento_tag else "")
+    predictions = ", ".join(f"POST {url}{route}" for route in config.PREDICTION_ROUTES)
     return (
         f"Serving {served} at {url} (Press CTRL+C to quit)\n"
-        f"  page and Try it out: {url}/\n"
-        f"  OpenAPI document:    {url}/docs.json\n"
-        f"  predictions:         POST {url}/classify, POST {url}/predict_proba"
+        f"  page and Try it out: {url}{config.PAGE_ROUTE}\n"
+        f"  OpenAPI document:    {url}{config.DOCUMENT_ROUTE}\n"
+        f"  predictions:         {predictions}"
     )
 
 
-class _Announce(logging.Filter):
-    """Rewrites BentoML's start line (logger ``bentoml.serving``) into :func:`banner`."""
+def announcement(model_tag: str, bento_tag=lambda: None):
+    """The start line's rewrite: (scheme, host, port) to :func:`banner`, ``bento_tag`` called then."""
 
-    def __init__(self, model_tag: str, bento_tag):
-        super().__init__()
-        self.model_tag, self.bento_tag = model_tag, bento_tag
+    def rewrite(scheme: str, host: str, port: int) -> str:
+        return banner(f"{scheme}://{browsable(host)}:{port}", model_tag, bento_tag())
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if (
-            str(record.msg).startswith("Starting production")
-            and isinstance(record.args, tuple)
-            and len(record.args) == 5
-        ):
-            _, _, scheme, host, port = record.args
-            record.msg = banner(f"{scheme}://{browsable(str(host))}:{port}", self.model_tag, self.bento_tag())
-            record.args = ()
-        return True
+    return rewrite
 
 
 def announce_on_start(model_tag: str, bento_tag=lambda: None) -> None:
     """Make `bentoml serve`'s start line say where the service, its page and its model are.
     ``bento_tag`` is called then (the Bento is known only once BentoML has loaded the service)."""
-    logging.getLogger("bentoml.serving").addFilter(_Announce(model_tag, bento_tag))
+    from src.bentoml_adapter import rewrite_start_line
+
+    rewrite_start_line(announcement(model_tag, bento_tag))

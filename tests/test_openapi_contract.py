@@ -11,14 +11,17 @@ import numpy as np
 import pytest
 import requests
 
-from src import api_contract, config
+from src import config
 from src.config import PROJECT_ROOT
-from src.server_settings import RequestTimeout
+from src.error_middleware import ErrorMiddleware
+from src.server_tuning import RequestTimeout
+from src.service_page import ModelFacts, page
 from src.validation import FLOAT32_MAX
 from tests import schemathesis_run
 from tests.sample_requests import NARROW, ROW, counting_row, expected_labels, expected_probabilities
 
-PREDICTIONS = ("/classify", "/predict_proba")
+PREDICTIONS = config.PREDICTION_ROUTES
+OPERATIONS = {f"{method} {route}" for method, route in config.ROUTES}  # what schemathesis calls each
 REPORTS = PROJECT_ROOT / "reports"
 
 
@@ -165,7 +168,7 @@ def test_the_timeout_and_failures_get_the_same_shape():
         )
         await send({"type": "http.response.body", "body": body})
 
-    page = api_contract.page(api_contract.ModelFacts(tag="m:1"))
+    service_page = page(ModelFacts(tag="m:1"))
     cases = [
         (RequestTimeout(slow, timeout=0.05), 504, "not answered within 0.05 s"),
         (fails, 500, "the service failed to answer"),
@@ -173,7 +176,7 @@ def test_the_timeout_and_failures_get_the_same_shape():
         (bentoml_500, 500, "An error has occurred in BentoML user code"),
     ]
     for app, status, says in cases:
-        code, headers, body = _asgi_answer(api_contract.ContractMiddleware(app, page=page))
+        code, headers, body = _asgi_answer(ErrorMiddleware(app, page=service_page))
         assert code == status and headers["content-type"] == "application/json"
         assert headers["content-length"] == str(len(body))
         answer = json.loads(body)
@@ -194,15 +197,8 @@ def test_schemathesis_finds_no_failure_against_bentoml_serve(server):
     (REPORTS / "schemathesis-serve.json").write_text(json.dumps(outcome.summary(), indent=2))
     print(f"\nschemathesis against bentoml serve: {dict(outcome.cases)} ({sum(outcome.cases.values())} cases)")
     assert outcome.exit_code == 0 and not outcome.failures, outcome.output
-    assert set(outcome.cases) >= {
-        "POST /classify",
-        "POST /predict_proba",
-        "GET /",
-        "GET /docs.json",
-        "GET /livez",
-        "GET /readyz",
-    }
-    for operation in ("POST /classify", "POST /predict_proba"):
+    assert set(outcome.cases) >= OPERATIONS
+    for operation in (f"POST {route}" for route in PREDICTIONS):
         assert outcome.cases[operation] >= schemathesis_run.MAX_EXAMPLES, outcome.cases
         assert {200, 400, 405, 415} <= set(outcome.statuses[operation]), outcome.statuses[operation]
     ran = {name for (name, status) in outcome.checks if status == "success"}

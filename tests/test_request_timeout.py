@@ -4,6 +4,7 @@ keeps one alive for 60 s each)."""
 
 import asyncio
 import http.client
+import inspect
 import json
 import socket
 import time
@@ -11,10 +12,41 @@ import time
 import pytest
 import requests
 
-from src.bentoml_adapter import bentoml_timeout_middleware, live_timers
-from src.server_settings import RequestTimeout
+from src.server_tuning import RequestTimeout
 from tests.commands import serve
 from tests.sample_requests import N, expected_labels
+
+
+def bentoml_timeout_middleware() -> type:
+    """BentoML's own request timeout middleware, which RequestTimeout replaces (the control)."""
+    from bentoml._internal.server.http.traffic import TimeoutMiddleware
+
+    return TimeoutMiddleware
+
+
+def live_timers(loop: asyncio.AbstractEventLoop) -> int:
+    """Timers scheduled on ``loop`` and not cancelled (asyncio keeps them in ``loop._scheduled``)."""
+    return sum(not handle.cancelled() for handle in loop._scheduled)
+
+
+@pytest.mark.unit
+def test_bentomls_timeout_middleware_takes_the_app_and_a_timeout():
+    middleware = bentoml_timeout_middleware()
+    assert list(inspect.signature(middleware).parameters)[:2] == ["app", "timeout"]
+
+
+@pytest.mark.unit
+def test_live_timers_counts_what_is_scheduled_and_not_cancelled():
+    loop = asyncio.new_event_loop()
+    try:
+        first, second = loop.call_later(60, print), loop.call_later(60, print)
+        assert live_timers(loop) == 2
+        first.cancel()
+        assert live_timers(loop) == 1
+        second.cancel()
+        assert live_timers(loop) == 0
+    finally:
+        loop.close()
 
 
 async def call(app, timeout, middleware=RequestTimeout):

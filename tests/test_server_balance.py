@@ -1,4 +1,4 @@
-"""Connections spread over `bentoml serve`'s HTTP workers (src/server_settings.py,
+"""Connections spread over `bentoml serve`'s HTTP workers (src/server_tuning.py,
 ``balance_connections``: each worker on its own SO_REUSEPORT socket), and every piece of
 BentoML, circus and uvicorn that relies on. Each of those checks names what changed, so a
 new pinned version that breaks the arrangement fails here, loudly, not as a slow server."""
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import http.client
+import importlib
 import json
 import socket
 import subprocess
@@ -35,10 +36,10 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO
 def test_the_serve_command_loads_the_service_before_the_arbiter_makes_its_sockets():
     """The parent's patch is put in place by the service's import (tune_bentoml_server), so the
     import must come first, and the CLI module must be loaded then (that is how it is detected)."""
-    import bentoml_cli.serve
     from bentoml import serving
 
-    (command,) = source_facts.functions(source_facts.tree(bentoml_cli.serve), "serve")
+    serve_command = importlib.import_module(bentoml_adapter.SERVE_COMMAND_MODULE)
+    (command,) = source_facts.functions(source_facts.tree(serve_command), "serve")
     load = source_facts.assigned(command, "svc", "load")
     assert "bento_identifier" in source_facts.keywords(load), "the serve command no longer loads the service first"
     production_calls = source_facts.calls(command, "serve_http_production")
@@ -66,20 +67,6 @@ def test_the_serve_command_loads_the_service_before_the_arbiter_makes_its_socket
     )
     watchers = [source_facts.keywords(c) for c in source_facts.calls(production, "create_watcher")]
     assert any(w.get("name") == "'api_server'" and w.get("numprocesses") == "api_workers" for w in watchers), watchers
-
-
-@pytest.mark.unit
-def test_circus_binds_every_socket_through_bind_and_listen():
-    from circus.sockets import CircusSocket, CircusSockets
-
-    assert source_facts.calls(source_facts.tree(CircusSockets.bind_and_listen_all), "sock.bind_and_listen")
-    sock = CircusSocket(name="probe", host="127.0.0.1", port=0)
-    try:
-        for attribute in ("name", "host", "port", "is_unix", "interface", "blocking", "backlog"):
-            assert hasattr(sock, attribute), f"circus sockets no longer have {attribute!r}"
-        assert sock.get_inheritable(), "circus no longer hands its sockets down to the workers"
-    finally:
-        sock.close()
 
 
 @pytest.mark.unit
@@ -129,8 +116,8 @@ def test_uvicorn_listens_on_the_socket_it_is_given():
 def test_outside_bentoml_serve_nothing_is_patched_or_replaced():
     probe = (
         "import json, socket, sys\n"
-        "from src import server_settings\n"
-        "server_settings.balance_connections()\n"
+        "from src import server_tuning\n"
+        "server_tuning.balance_connections()\n"
         "print(json.dumps({'circus': 'circus.sockets' in sys.modules}))\n"
     )
     result = subprocess.run(
@@ -143,10 +130,10 @@ def test_outside_bentoml_serve_nothing_is_patched_or_replaced():
 def test_in_the_parent_only_the_api_socket_is_bound_without_listening():
     probe = (
         "import json, socket\n"
-        "import bentoml_cli.serve\n"
-        "from src import bentoml_adapter, server_settings\n"
-        "server_settings.balance_connections()\n"
-        "server_settings.balance_connections()  # twice: patched once\n"
+        f"import {bentoml_adapter.SERVE_COMMAND_MODULE}\n"
+        "from src import bentoml_adapter, server_tuning\n"
+        "server_tuning.balance_connections()\n"
+        "server_tuning.balance_connections()  # twice: patched once\n"
         "from circus.sockets import CircusSocket, CircusSockets\n"
         "api = CircusSocket(name=bentoml_adapter.API_SOCKET_NAME, host='127.0.0.1', port=0)\n"
         "other = CircusSocket(name='runner', host='127.0.0.1', port=0)\n"

@@ -65,7 +65,7 @@ BAD_BODIES = {
 }
 
 
-@pytest.mark.parametrize("endpoint", ["classify", "predict_proba"])
+@pytest.mark.parametrize("endpoint", config.PREDICTION_ENDPOINTS)
 @pytest.mark.parametrize("case", sorted(BAD_BODIES))
 def test_bad_input_gets_a_helpful_4xx_at_once(server, case, endpoint):
     body, content_type, status, message = BAD_BODIES[case]
@@ -97,7 +97,7 @@ def test_swagger_ui_and_a_working_example_request(server):
     page = requests.get(f"{server.url}/", timeout=5)
     assert page.status_code == 200 and "swagger" in page.text.lower()
     spec = requests.get(f"{server.url}/docs.json", timeout=5).json()
-    for endpoint in ("/classify", "/predict_proba"):
+    for endpoint in config.PREDICTION_ROUTES:
         example = spec["paths"][endpoint]["post"]["requestBody"]["content"]["application/json"]["example"]
         response = post(server, example, endpoint=endpoint.strip("/"))
         assert response.status_code == 200, (endpoint, response.text)

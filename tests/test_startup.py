@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from src import startup
+from src import bentoml_adapter, startup
 from src.config import PROJECT_ROOT
 from tests.commands import base_env, serve
 
 EMIT = r"""
 import warnings
-from src.startup import quiet_known_warnings
+from src.startup import KNOWN_BENTOML_DEPRECATIONS, quiet_known_warnings
 quiet_known_warnings()
 from src.bentoml_adapter import deprecation_warning_class
 D = deprecation_warning_class()
@@ -25,9 +25,8 @@ D = deprecation_warning_class()
 def emit(message, category, module):
     warnings.warn_explicit(message, category, module.replace(".", "/") + ".py", 1, module=module)
 
-emit("`bentoml.io` is deprecated since BentoML v1.4 and will be removed in a future version.", D, "bentoml.io")
-emit("`Runner` is deprecated since BentoML v1.4 and will be removed in a future version.", D, "src.service")
-emit("`bentoml.legacy.Service` is deprecated since BentoML v1.4 and will be removed.", D, "src.service")
+for prefix, module in KNOWN_BENTOML_DEPRECATIONS:  # each known warning, as BentoML words it in full
+    emit(prefix + " and will be removed in a future version.", D, module)
 emit("NEW-1 `bentoml.Model.something` is deprecated since BentoML v1.4.", D, "src.service")
 emit("`Runner` is deprecated since BentoML v1.4 (NEW-2: reported from another module)", D, "src.other")
 emit("pkg_resources is deprecated as an API (NEW-3: a warning from another package)", UserWarning, "fs")
@@ -63,7 +62,8 @@ def test_bentomls_start_line_becomes_the_banner():
         ("HTTP", "src.service:svc", "http", "0.0.0.0", 3000),
         None,
     )
-    assert startup._Announce("xgb_model:abc", lambda: "xgb_classifier:def").filter(record)
+    rewrite = startup.announcement("xgb_model:abc", lambda: "xgb_classifier:def")
+    assert bentoml_adapter.start_line_filter(rewrite).filter(record)
     assert record.getMessage().splitlines() == [
         "Serving model xgb_model:abc (Bento xgb_classifier:def) at http://127.0.0.1:3000 (Press CTRL+C to quit)",
         "  page and Try it out: http://127.0.0.1:3000/",
@@ -73,7 +73,7 @@ def test_bentomls_start_line_becomes_the_banner():
 
 
 def test_bentoml_serve_starts_clean_and_says_where(trained, tmp_path):
-    server = serve(tmp_path, env={"XGB_MODEL_TAG": trained.tag, "PYTHONWARNINGS": startup.PYTHONWARNINGS_ENTRY})
+    server = serve(tmp_path, env={"XGB_MODEL_TAG": trained.tag})
     try:
         # Ready (/readyz answered) need not mean the banner has reached the log file: wait for it.
         deadline = time.monotonic() + 30

@@ -27,7 +27,8 @@ os.environ.setdefault("BENTOML_HOME", str(_HERE / "bentoml"))
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 from mangum import Mangum  # noqa: E402
-from mangum.protocols import LifespanCycle  # noqa: E402
+
+from src.bentoml_adapter import start_app  # noqa: E402 (the Bento's code, copied beside this module)
 
 
 def _import_service(target: str):
@@ -38,7 +39,7 @@ def _import_service(target: str):
 
 service = _import_service(os.environ["BENTO_SERVICE"])
 _adapter = Mangum(service.asgi_app, lifespan="off")  # sets up the event loop the start-up runs on
-LifespanCycle(service.asgi_app, "on").__enter__()  # once per container; Lambda has no shutdown to run
+start_app(service.asgi_app)  # once per container; Lambda has no shutdown to run
 gc.freeze()  # without a collection first: it would cost more than the little it frees
 gc.enable()
 

@@ -1,8 +1,9 @@
-"""How the service is served: BentoML's settings for a model that predicts in a fraction of a
-millisecond, where BentoML's per-request machinery, not the model, is the cost; connections spread
-over the workers; a request timeout that cleans up after itself; refusals logged without a
-traceback. No side effects at import: src/service.py applies them. BentoML's internals are reached
-through src/bentoml_adapter.py.
+"""How `bentoml serve` is tuned for this service: BentoML's settings (workers, metrics, tracing,
+the access log) for a model that predicts in a fraction of a millisecond, where BentoML's
+per-request machinery, not the model, is the cost; connections spread over the workers' own
+sockets; a request timeout that cleans up after itself; refusals logged without a traceback.
+No side effects at import: src/service.py applies them. BentoML's internals are reached through
+src/bentoml_adapter.py.
 """
 
 from __future__ import annotations
@@ -47,55 +48,21 @@ def balance_connections() -> None:
 
     Stock `bentoml serve` has every worker accept from one shared socket, and the first worker to
     wake up takes every connection waiting, so one core may serve a burst alone. Here the arbiter
-    binds the port (keeping it reserved) without listening, and each worker listens on a
-    SO_REUSEPORT socket of its own; a worker that cannot take one listens on the shared socket.
-    Linux only; a no-op outside `bentoml serve`.
+    binds the port (keeping it reserved) without listening (src/bentoml_adapter.py), and each
+    worker listens on a SO_REUSEPORT socket of its own; a worker that cannot take one listens on
+    the shared socket. Linux only; a no-op outside `bentoml serve`.
     """
     if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
         return
-    _arbiter_binds_without_listening()
+    bentoml_adapter.arbiter_binds_api_socket_without_listening()
     _worker_takes_its_own_socket()
-
-
-def _arbiter_binds_without_listening() -> None:
-    """In `bentoml serve`'s parent (its CLI command loads the service before it creates the
-    arbiter's sockets): the API socket is bound with SO_REUSEPORT and left unlistened, so that
-    only the workers' own sockets receive connections. Any other circus socket is bound as
-    circus does. Elsewhere (workers, Lambda, tests) circus is not even imported."""
-    if "bentoml_cli.serve" not in sys.modules:
-        return
-    from circus.sockets import CircusSocket as circus_socket
-
-    if getattr(circus_socket.bind_and_listen, "_binds_api_socket_only", False):
-        return
-    stock_bind_and_listen = circus_socket.bind_and_listen
-
-    def bind_and_listen(self):
-        if self.name != bentoml_adapter.API_SOCKET_NAME or self.is_unix or self.interface is not None:
-            return stock_bind_and_listen(self)
-        self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        self.bind((self.host, self.port))
-        self.setblocking(bool(self.blocking))
-        self.host, self.port = self.getsockname()[:2]
-
-    bind_and_listen._binds_api_socket_only = True
-    circus_socket.bind_and_listen = bind_and_listen
-
-
-def _inherited_api_fd() -> int | None:
-    """The ``--fd`` of an HTTP API worker started by `bentoml serve`, else None."""
-    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    if getattr(main_spec, "name", None) != bentoml_adapter.API_WORKER_MODULE or "--fd" not in sys.argv[:-1]:
-        return None
-    value = sys.argv[sys.argv.index("--fd") + 1]
-    return int(value) if value.isdigit() else None
 
 
 def _worker_takes_its_own_socket() -> None:
     """In an HTTP API worker whose inherited socket is the arbiter's unlistened SO_REUSEPORT one:
     put a new socket bound to the same address in its place (same descriptor number, so the
     worker's `socket.socket(fileno=fd)` picks it up); uvicorn listens on it after start-up."""
-    fd = _inherited_api_fd()
+    fd = bentoml_adapter.inherited_api_fd()
     if fd is None:
         return
     try:
@@ -142,6 +109,11 @@ def quiet_refusals(*kinds: type[BaseException]) -> None:
     bentoml_adapter.http_app_module().logger.addFilter(_DropTracebacksOf(kinds))
 
 
+def timeout_message(timeout: float) -> str:
+    """What the 504 of :class:`RequestTimeout` says."""
+    return f"not answered within {timeout} s"
+
+
 class RequestTimeout:
     """Answer 504 when a request takes longer than ``timeout`` seconds.
 
@@ -176,7 +148,7 @@ class RequestTimeout:
             if not state[2] or task.uncancel() > 0:
                 raise  # not (only) the timeout's cancellation
             if not state[1]:
-                response = JSONResponse(f"not answered within {self.timeout} s", status_code=504)
+                response = JSONResponse(timeout_message(self.timeout), status_code=504)
                 await response(scope, receive, send)
         finally:
             del self._in_flight[task]
