@@ -2,9 +2,9 @@
 `bentoml serve` and the circus sockets they share) and of Mangum's (its lifespan cycle), in one
 place.
 
-The pinned BentoML and Mangum offer no public way to do these. Each function imports what it
-touches only when called, and tests/test_bentoml_adapter.py checks that the pinned versions
-still have each of them, so an upgrade that changes one fails there by name.
+The pinned BentoML, circus and Mangum offer no public way to do these. Each function imports
+what it touches only when called, and tests/test_bentoml_adapter.py checks that the pinned
+versions still have each of them, so an upgrade that changes one fails there by name.
 """
 
 from __future__ import annotations

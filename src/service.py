@@ -159,14 +159,13 @@ def positive_probability(features: np.ndarray) -> np.ndarray:
     return np.asarray(runner.predict_proba.run(features), dtype=np.float64)
 
 
-CLASSIFY, PREDICT_PROBA = config.PREDICTION_ENDPOINTS
+CLASSIFY, PREDICT_PROBA = config.PREDICTION_ENDPOINTS  # each the API's name and its route
 
 
 @svc.api(
     input=features_input,
     output=NumpyNdarray.from_sample(np.array([1], dtype=np.int64)),
     name=CLASSIFY,
-    route=CLASSIFY,
     doc=f"Class labels (0 or 1), one per row. Body: a JSON 2-D array, one row of {config.N_FEATURES} numbers a sample.",
 )
 async def classify(features: np.ndarray) -> np.ndarray:
@@ -177,8 +176,7 @@ async def classify(features: np.ndarray) -> np.ndarray:
     input=features_input,
     output=NumpyNdarray.from_sample(np.array([0.87], dtype=np.float64)),
     name=PREDICT_PROBA,
-    route=PREDICT_PROBA,
-    doc=f"Probability of class 1, one per row, in [0, 1]. Same body as /{CLASSIFY}.",
+    doc="Probability of class 1, one per row, in [0, 1]. The same body as the class labels' endpoint.",
 )
 async def predict_proba(features: np.ndarray) -> np.ndarray:
     return positive_probability(features)

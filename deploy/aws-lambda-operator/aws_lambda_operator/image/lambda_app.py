@@ -28,7 +28,8 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 from mangum import Mangum  # noqa: E402
 
-from src.bentoml_adapter import start_app  # noqa: E402 (the Bento's code, copied beside this module)
+from src import config  # noqa: E402 (the Bento's code, copied beside this module)
+from src.bentoml_adapter import start_app  # noqa: E402
 
 
 def _import_service(target: str):
@@ -45,7 +46,7 @@ gc.enable()
 
 NOT_HTTP = (
     "This function serves HTTP requests from API Gateway (payload format 2.0 or 1.0), e.g. "
-    "POST <endpoint>/classify with a JSON 2-D array body. Call it through the API's URL; "
+    f"POST <endpoint>{config.PREDICTION_ROUTES[0]} with a JSON 2-D array body. Call it through the API's URL; "
     "the event it received was not an HTTP event."
 )
 
