@@ -65,7 +65,6 @@ def _request(body: bytes):
 def layer_costs() -> list[dict]:
     """[{"layer": name, "median_us": time through it, "own_us": its own share}], outermost first."""
     import numpy as np
-    from mangum.protocols import LifespanCycle
 
     import src.service as service
     from src import bentoml_adapter, config, request_log
@@ -74,7 +73,7 @@ def layer_costs() -> list[dict]:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app = service.svc.asgi_app
-    LifespanCycle(app, "on").__enter__()
+    bentoml_adapter.start_app(app)
     call = _request(json.dumps(config.EXAMPLE_ROWS).encode())
     features = np.asarray(config.EXAMPLE_ROWS, dtype=np.float32)
     booster = bentoml_adapter.loaded_runnable(service.runner).booster

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from src import config
 from tests.deploy_harness import AWS_ENV, REGION
 
 # The routes main.tf protects with `auth`; the health and documentation routes stay public.
-PROTECTED = ("/classify", "/predict_proba")
+PROTECTED = config.PREDICTION_ROUTES
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade"}
 SIGV4 = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<day>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request,"

@@ -28,7 +28,7 @@ from tests import oracle
 from tests.sample_requests import DOCUMENTED_THRESHOLD, EXACT_ROW_TEXT, N, counting_row, expected_labels
 
 CASES = 300  # per run of a generator below: 2 x 300 requests to the server, 300 events sent twice to Lambda
-ENDPOINTS = ("classify", "predict_proba")
+ENDPOINTS = config.PREDICTION_ENDPOINTS
 FLOAT32_MAX = oracle.FLOAT32_MAX
 FLOAT32_MAX_INT = int(FLOAT32_MAX)
 

@@ -45,11 +45,10 @@ def test_the_service_starts_without_bentoml_models_or_the_cloud_client(trained):
     handler's cold start does: neither bentoml.models nor what it pulls in gets loaded."""
     probe = (
         "import asyncio, json, sys\n"
-        "from mangum.protocols import LifespanCycle\n"
         "import src.service as service\n"
-        "from src.bentoml_adapter import CLOUD_CLIENT_MODULES, loaded_runnable\n"
+        "from src.bentoml_adapter import CLOUD_CLIENT_MODULES, loaded_runnable, start_app\n"
         "asyncio.set_event_loop(asyncio.new_event_loop())\n"
-        "LifespanCycle(service.svc.asgi_app, 'on').__enter__()\n"
+        "start_app(service.svc.asgi_app)\n"
         "loaded = sorted(m for m in CLOUD_CLIENT_MODULES if m in sys.modules)\n"
         "runnable = loaded_runnable(service.runner)\n"
         "print(json.dumps({'loaded': loaded, 'booster': type(runnable.booster).__name__}))\n"
