@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from deploy.deployment import Deployment
 from deploy.steps import StepFailed
-from src import config
+from src import client, config
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 # Right after a create, a function URL's permission and an HTTP API's $default stage take seconds
@@ -103,7 +103,9 @@ def refusal_hint(deployment: Deployment, status: int) -> str:
     return f"read the function's logs: `aws logs tail /aws/lambda/{deployment.name} --since 10m`"
 
 
-def check(deployment: Deployment, endpoint: str, created: bool = False, wait_s: float = 90, timeout: float = 35) -> str:
+def check(
+    deployment: Deployment, endpoint: str, created: bool = False, wait_s: float = 90, timeout: float = client.TIMEOUT_S
+) -> str:
     """POST the example rows until a 200 with one label per row (with auth jwt and no token: GET
     the public health route); returns what was called and how it answered."""
     base = endpoint.rstrip("/")

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from deploy import endpoint
+from deploy.deployment import operator_config
 from src.config import PROJECT_ROOT
 from tests.terraform_files import parsed
 
@@ -192,5 +193,5 @@ def test_the_signed_first_call_is_allowed_on_the_prediction_route_and_the_live_a
     assert sorted(statement["Action"]) == sorted(action for _, action in endpoint.SIGNED_CALL.values())
     assert statement["Resource"] == [
         "arn:aws:execute-api:*:*:*/$default/POST/classify",
-        "arn:aws:lambda:*:*:function:xgb-classifier:live",
+        f"arn:aws:lambda:*:*:function:xgb-classifier:{operator_config.ALIAS_NAME}",
     ]
