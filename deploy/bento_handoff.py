@@ -3,7 +3,7 @@
 bentoctl's BentoML (requirements-deploy.txt) reads bento.yaml strictly: a field that a later
 BentoML added stops it. The Bento is copied into a BentoML home of its own with those fields
 left out where they hold the value that means what the older BentoML does anyway; any other
-value is refused, since leaving it out would change the Bento. tests/test_bento_build.py shows
+value is refused, since leaving it out would change the Bento. tests/pipeline/test_bento_build.py shows
 the raw Bento refused and the handed-off one read.
 """
 

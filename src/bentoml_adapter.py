@@ -3,7 +3,7 @@
 place.
 
 The pinned BentoML, circus and Mangum offer no public way to do these. Each function imports
-what it touches only when called, and tests/test_bentoml_adapter.py checks that the pinned
+what it touches only when called, and tests/service/test_bentoml_adapter.py checks that the pinned
 versions still have each of them, so an upgrade that changes one fails there by name.
 """
 

@@ -12,7 +12,7 @@ from src import config
 README = Path(__file__).resolve().parent.parent / "README.md"
 # The documented threshold (README's API table: "probability ≥ 0.5 → 1"), written here and not taken
 # from config.DECISION_THRESHOLD, so a changed constant changes the service's labels and not the
-# labels the tests expect (tests/test_threshold.py pins both to the README).
+# labels the tests expect (tests/service/test_threshold.py pins both to the README).
 DOCUMENTED_THRESHOLD = 0.5
 
 N = config.N_FEATURES

@@ -1,6 +1,6 @@
 """Facts about a third-party function's code read from its syntax tree, not its text.
 
-The guards in tests/test_bentoml_adapter.py and tests/test_server_balance.py check that the
+The guards in tests/service/test_bentoml_adapter.py and tests/service/test_server_balance.py check that the
 pinned BentoML, circus and uvicorn still do what this project builds on: which call comes
 first, with which arguments, inside which handler. Compared as ``ast.unparse`` renders them
 (one canonical spelling), a reformatting upstream (line breaks, indentation, quotes, trailing

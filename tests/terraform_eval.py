@@ -12,7 +12,7 @@ A variable given a value keeps its validation blocks, so a value main.tf would r
 here; a variable left at its default loses them, so an evaluation never fails on a default that
 its own validation refuses (image_repository's "") and that the caller did not ask about.
 
-On this: ``alias_choice`` (what ``aws_lambda_alias.live`` serves; tests/test_alias_choice.py and
+On this: ``alias_choice`` (what ``aws_lambda_alias.live`` serves; tests/deploy/test_alias_choice.py and
 the Terraform stand-in's ``point_alias``) and ``variable_accepts`` (one variable block's verdict).
 """
 

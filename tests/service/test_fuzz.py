@@ -342,7 +342,7 @@ def test_server_answers_bodies_at_the_limits_as_the_oracle_says(server, session,
 
 def test_lambda_handler_answers_generated_events_as_the_oracle_says(task_dir, booster):
     """The image's code, model and pinned tag (the build context, read-only, in a process of its
-    own, as tests/test_lambda_handler.py runs it); each generated case sent once as a text body
+    own, as tests/lambda_path/test_lambda_handler.py runs it); each generated case sent once as a text body
     and once base64-encoded, then the bodies at the limits, all in one process."""
     cases = []
 

@@ -1,6 +1,6 @@
 """With tracing off (the default), BentoML's OpenTelemetry middleware is left out of the HTTP app
 (src/server_tuning.py); with XGB_TRACING=1 it stays. The BentoML internals this relies on are
-checked in tests/test_bentoml_adapter.py."""
+checked in tests/service/test_bentoml_adapter.py."""
 
 from __future__ import annotations
 

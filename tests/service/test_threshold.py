@@ -1,6 +1,6 @@
 """The decision threshold is the documented one, 0.5, written here as a literal.
 
-Every other oracle (tests/sample_requests.py, tests/oracle.py, tests/test_fuzz.py) labels rows
+Every other oracle (tests/sample_requests.py, tests/oracle.py, tests/service/test_fuzz.py) labels rows
 with the documented value too, not with ``src.config.DECISION_THRESHOLD``: a test that took the
 threshold from the constant it checks would pass with any threshold. README's API table says
 "class label per row, 0 or 1 (probability ≥ 0.5 → 1)".

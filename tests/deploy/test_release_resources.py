@@ -158,7 +158,7 @@ def test_the_alarm_set():
 def test_alarm_email_is_optional_and_encrypted():
     topic = RESOURCES["aws_sns_topic.alarms"]
     assert topic["count"] == '${var.alarm_email == "" ? 0 : 1}'
-    assert topic["kms_master_key_id"] == "${aws_kms_key.alarms[0].arn}"  # its key: tests/test_tf_alarm_key.py
+    assert topic["kms_master_key_id"] == "${aws_kms_key.alarms[0].arn}"  # its key: tests/deploy/test_tf_alarm_key.py
     subscription = RESOURCES["aws_sns_topic_subscription.alarm_email"]
     assert subscription["protocol"] == "email" and subscription["endpoint"] == "${var.alarm_email}"
     assert LOCALS["alarm_actions"] == '${var.alarm_email == "" ? [] : [aws_sns_topic.alarms[0].arn]}'

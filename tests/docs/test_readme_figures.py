@@ -12,14 +12,15 @@ from tests import schemathesis_run
 from tests.sample_requests import DOCUMENTED_THRESHOLD, README
 
 pytestmark = pytest.mark.unit
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parent.parent
 DOCS = TESTS.parent / "docs"
 TESTING = DOCS / "testing.md"
 
 
 def constant(module: str, name: str):
     """A module-level constant of a test module, read from its syntax tree (test modules are not imported)."""
-    for node in ast.parse((TESTS / f"{module}.py").read_text()).body:
+    (path,) = TESTS.rglob(f"{module}.py")
+    for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
             return ast.literal_eval(node.value)
     raise LookupError(f"{module}.py sets no {name}")

@@ -168,7 +168,7 @@ def test_a_failing_request_keeps_its_traceback_at_error(tmp_path):
 def test_bentoml_still_logs_endpoint_exceptions_where_quiet_refusals_looks():
     """src/server_tuning.py filters BentoML's ``log_exception``: the HTTP app's module logger,
     one ERROR record with ``exc_info`` per exception an endpoint raises (that BentoML still calls
-    it: tests/test_bentoml_adapter.py). Only the refusal loses its record."""
+    it: tests/service/test_bentoml_adapter.py). Only the refusal loses its record."""
     from bentoml.exceptions import BentoMLException
 
     from src.bentoml_adapter import http_app_module

@@ -1,6 +1,6 @@
 """The OpenAPI document tells the truth about `bentoml serve`: checked against the document's own
 numbers (src/config.py), over real HTTP, by schemathesis with every check, and by BentoML's own
-client. The same document through the Lambda handler: tests/test_lambda_local.py."""
+client. The same document through the Lambda handler: tests/lambda_path/test_lambda_local.py."""
 
 from __future__ import annotations
 

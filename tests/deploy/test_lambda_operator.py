@@ -200,7 +200,7 @@ def test_out_of_range_spec_values_are_refused(bentoctl_home, tmp_path, key, valu
     assert not (tmp_path / "bentoctl.tfvars").exists()
     assert "Error [InvalidDeploymentConfig]" in result.stdout + result.stderr and key in result.stdout + result.stderr
     # bentoctl exits 0 even so: scripts must look at its files, as `python -m deploy` does
-    # (tests/test_deploy_command.py checks that the deploy then stops with a non-zero exit).
+    # (tests/deploy/test_deploy_command.py checks that the deploy then stops with a non-zero exit).
     assert result.returncode == 0
 
 
@@ -337,7 +337,7 @@ def test_cors_allows_the_sigv4_headers_when_auth_is_iam():
 def test_the_service_times_out_a_second_before_lambda_does():
     """The function's environment sets the service's request timeout from the function's, by the
     rule operator_config.py renders into main.tf; the user's own env comes last, so it may
-    override it. tests/test_operator_facts.py has Terraform evaluate the rule."""
+    override it. tests/deploy/test_operator_facts.py has Terraform evaluate the rule."""
     assert locals_block()["function_env"] == (
         "${merge({XGB_REQUEST_TIMEOUT_S = tostring(local.request_timeout_s)}, var.environment_variables)}"
     )
