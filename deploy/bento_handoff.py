@@ -9,8 +9,10 @@ the raw Bento refused and the handed-off one read.
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import yaml
@@ -64,3 +66,27 @@ def staged_home(bento_tag: str, home: Path) -> Path:
         model = bentoml.models.get(model_info.tag)
         _copy_version(Path(model.path), home / "models", model.tag.name, model.tag.version)
     return home
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.bento_handoff",
+        description="Copy a Bento and its models into a BentoML home bentoctl's BentoML reads; "
+        "then run `BENTOML_HOME=<home> .venv-deploy/bin/bentoctl build ...`.",
+    )
+    parser.add_argument("bento", help="the Bento's tag, e.g. xgb_classifier:latest")
+    parser.add_argument("home", type=Path, help="the BentoML home to write (a new or scratch folder)")
+    args = parser.parse_args(argv)
+    from bentoml.exceptions import NotFound
+
+    try:
+        staged_home(args.bento, args.home)
+    except (HandoffError, NotFound) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(args.home)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -95,4 +95,11 @@ DEPLOY_ENV = PROJECT_ROOT / ".venv-deploy"
 def bentoctl_executable() -> str:
     """bentoctl from the deploy-only environment, else the one on PATH."""
     candidate = DEPLOY_ENV / "bin" / "bentoctl"
-    return str(candidate) if candidate.exists() else "bentoctl"
+    if candidate.exists():
+        return str(candidate)
+    if shutil.which("bentoctl"):
+        return "bentoctl"
+    raise StepFailed(
+        f"bentoctl is not installed (looked in {DEPLOY_ENV.name}/bin and on PATH)",
+        "run `make setup`, which installs it into .venv-deploy",
+    )

@@ -101,3 +101,31 @@ def test_a_newer_field_that_changes_the_bento_is_refused_not_dropped():
         without_newer_fields(text)
     kept = without_newer_fields(text.replace("is_src_layout: true", "is_src_layout: false"))
     assert kept == "name: x\npython:\n  requirements_txt: r.txt\n  wheels: null\nconda: null\n"
+
+
+def test_the_handoff_command_writes_a_home_bentoctls_bentoml_reads_and_refuses_an_unknown_tag(built_bento, tmp_path):
+    home = tmp_path / "home"
+    made = run_python("-m", "deploy.bento_handoff", built_bento, str(home))
+    assert made.returncode == 0 and made.stdout.strip() == str(home), made.stderr
+    probe = f"import bentoml; print(bentoml.get({built_bento!r}).tag)"
+    read = subprocess.run(
+        [str(DEPLOY_ENV / "bin" / "python"), "-W", "ignore", "-c", probe],
+        env={**os.environ, "BENTOML_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert read.returncode == 0 and read.stdout.strip() == built_bento, read.stderr[-2000:]
+    unknown = run_python("-m", "deploy.bento_handoff", "xgb_classifier:nosuchversion", str(tmp_path / "other"))
+    assert unknown.returncode == 2 and "nosuchversion" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+@pytest.mark.unit
+def test_a_missing_deploy_environment_says_how_to_make_it(monkeypatch, tmp_path):
+    from deploy import steps
+
+    monkeypatch.setattr(steps, "DEPLOY_ENV", tmp_path / ".venv-deploy")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(steps.StepFailed, match="bentoctl is not installed") as failed:
+        steps.bentoctl_executable()
+    assert "make setup" in failed.value.hint
