@@ -85,21 +85,26 @@ def test_create_is_idempotent_for_redeploys(aws):
     assert len(aws.describe_repositories()["repositories"]) == 1
 
 
-def test_delete_removes_repository_with_images_and_tolerates_absence(aws):
-    create_repository("xgb-classifier", SPEC)
-    manifest = json.dumps(
+def image_manifest(digit: str) -> str:
+    """A Docker image manifest whose config digest is ``digit`` 64 times, no layers."""
+    config = {
+        "digest": "sha256:" + digit * 64,
+        "size": 1,
+        "mediaType": "application/vnd.docker.container.image.v1+json",
+    }
+    return json.dumps(
         {
             "schemaVersion": 2,
             "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "digest": "sha256:" + "a" * 64,
-                "size": 1,
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-            },
+            "config": config,
             "layers": [],
         }
     )
-    aws.put_image(repositoryName="xgb-classifier", imageManifest=manifest, imageTag="v1")
+
+
+def test_delete_removes_repository_with_images_and_tolerates_absence(aws):
+    create_repository("xgb-classifier", SPEC)
+    aws.put_image(repositoryName="xgb-classifier", imageManifest=image_manifest("a"), imageTag="v1")
     delete_repository("xgb-classifier", SPEC)
     assert aws.describe_repositories()["repositories"] == []
     delete_repository("xgb-classifier", SPEC)  # already gone: no error
@@ -108,19 +113,7 @@ def test_delete_removes_repository_with_images_and_tolerates_absence(aws):
 def test_delete_refuses_while_the_function_still_runs_from_the_repository(aws):
     """bentoctl destroy deletes the repository even after a failed terraform destroy."""
     url, _, _ = create_repository("xgb-classifier", SPEC)
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "digest": "sha256:" + "b" * 64,
-                "size": 1,
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-            },
-            "layers": [],
-        }
-    )
-    aws.put_image(repositoryName="xgb-classifier", imageManifest=manifest, imageTag="v1")
+    aws.put_image(repositoryName="xgb-classifier", imageManifest=image_manifest("b"), imageTag="v1")
     iam = boto3.client("iam", region_name=SPEC["region"])
     role = iam.create_role(RoleName="xgb-classifier-lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     functions = boto3.client("lambda", region_name=SPEC["region"])

@@ -17,10 +17,17 @@ from tests.commands import run_python
 from tests.lambda_harness import build_context_via_bentoctl, install_operator
 
 
-def bentoml_version(python: Path) -> str:
-    result = subprocess.run(
-        [str(python), "-c", "import bentoml; print(bentoml.__version__)"], capture_output=True, text=True, timeout=120
+def run_probe(python: Path, probe: str, bentoml_home: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -c probe`` with another environment's Python (the deploy environment's), in
+    ``bentoml_home`` when given; warnings off, so that stderr holds only an error."""
+    env = {**os.environ, **({"BENTOML_HOME": str(bentoml_home)} if bentoml_home else {})}
+    return subprocess.run(
+        [str(python), "-W", "ignore", "-c", probe], env=env, capture_output=True, text=True, timeout=120
     )
+
+
+def bentoml_version(python: Path) -> str:
+    result = run_probe(python, "import bentoml; print(bentoml.__version__)")
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -76,13 +83,7 @@ def test_bentoctls_bentoml_refuses_the_raw_bento_so_the_handoff_is_still_needed(
     """Without the hand-off, bentoctl's BentoML stops on the newer fields the serving BentoML
     writes; when it reads them (a newer deploy environment), deploy/bento_handoff.py can go."""
     name, version = built_bento.split(":")
-    result = subprocess.run(
-        [str(DEPLOY_ENV / "bin" / "python"), "-W", "ignore", "-c", f"import bentoml; bentoml.get({built_bento!r})"],
-        env={**os.environ, "BENTOML_HOME": str(bentoml_home)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_probe(DEPLOY_ENV / "bin" / "python", f"import bentoml; bentoml.get({built_bento!r})", bentoml_home)
     assert result.returncode != 0
     assert any(field in result.stderr for _, field, _ in NEWER_FIELDS), result.stderr[-2000:]
     staged = staged_home(built_bento, tmp_path / "home")
@@ -107,14 +108,7 @@ def test_the_handoff_command_writes_a_home_bentoctls_bentoml_reads_and_refuses_a
     home = tmp_path / "home"
     made = run_python("-m", "deploy.bento_handoff", built_bento, str(home))
     assert made.returncode == 0 and made.stdout.strip() == str(home), made.stderr
-    probe = f"import bentoml; print(bentoml.get({built_bento!r}).tag)"
-    read = subprocess.run(
-        [str(DEPLOY_ENV / "bin" / "python"), "-W", "ignore", "-c", probe],
-        env={**os.environ, "BENTOML_HOME": str(home)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    read = run_probe(DEPLOY_ENV / "bin" / "python", f"import bentoml; print(bentoml.get({built_bento!r}).tag)", home)
     assert read.returncode == 0 and read.stdout.strip() == built_bento, read.stderr[-2000:]
     unknown = run_python("-m", "deploy.bento_handoff", "xgb_classifier:nosuchversion", str(tmp_path / "other"))
     assert unknown.returncode == 2 and "nosuchversion" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -5,15 +5,12 @@ cloud client its import pulls in), in the service's start-up too."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from src import config
 from src.bentoml_adapter import stored_model
-from src.config import PROJECT_ROOT
-from tests.commands import base_env
+from tests.commands import run_python
 from tests.sample_requests import random_rows
 
 
@@ -53,13 +50,6 @@ def test_the_service_starts_without_bentoml_models_or_the_cloud_client(trained):
         "runnable = loaded_runnable(service.runner)\n"
         "print(json.dumps({'loaded': loaded, 'booster': type(runnable.booster).__name__}))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=PROJECT_ROOT,
-        env=base_env(XGB_MODEL_TAG=str(trained.tag)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python("-c", probe, env={"XGB_MODEL_TAG": str(trained.tag)}, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"loaded": [], "booster": "Booster"}

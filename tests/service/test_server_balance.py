@@ -18,9 +18,8 @@ import psutil
 import pytest
 
 from src import bentoml_adapter
-from src.config import PROJECT_ROOT
 from tests import source_facts
-from tests.commands import base_env, serve
+from tests.commands import run_python, serve
 from tests.sample_requests import ROW
 
 WORKERS = 2
@@ -120,9 +119,7 @@ def test_outside_bentoml_serve_nothing_is_patched_or_replaced():
         "server_tuning.balance_connections()\n"
         "print(json.dumps({'circus': 'circus.sockets' in sys.modules}))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=base_env(), capture_output=True, text=True, timeout=60
-    )
+    result = run_python("-c", probe, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.splitlines()[-1]) == {"circus": False}, "circus imported outside `bentoml serve`"
 
@@ -143,9 +140,7 @@ def test_in_the_parent_only_the_api_socket_is_bound_without_listening():
         "                  'api_reuseport': opt(api, socket.SO_REUSEPORT),\n"
         "                  'api_port': api.port, 'other_listens': opt(other, socket.SO_ACCEPTCONN)}))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=base_env(), capture_output=True, text=True, timeout=60
-    )
+    result = run_python("-c", probe, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     seen = json.loads(result.stdout.splitlines()[-1])
     assert seen["api_listens"] == 0 and seen["api_reuseport"] == 1 and seen["api_port"] > 0, seen

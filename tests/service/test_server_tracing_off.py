@@ -5,11 +5,8 @@ checked in tests/service/test_bentoml_adapter.py."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from src.config import PROJECT_ROOT
-from tests.commands import base_env
+from tests.commands import run_python
 
 PROBE = (
     "import json\n"
@@ -20,10 +17,8 @@ PROBE = (
 
 
 def middleware_names(tracing: bool, model_tag: str) -> list[str]:
-    env = base_env(XGB_MODEL_TAG=model_tag, **({"XGB_TRACING": "1"} if tracing else {}))
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+    env = {"XGB_MODEL_TAG": model_tag, **({"XGB_TRACING": "1"} if tracing else {})}
+    result = run_python("-c", PROBE, env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
