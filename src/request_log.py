@@ -68,6 +68,9 @@ def _utc_now() -> str:
     return f"{text}.{int((now - second) * 1000):03d}Z"
 
 
+_LEVEL_NAMES = {level: logging.getLevelName(level) for level in (logging.INFO, logging.WARNING, logging.ERROR)}
+
+
 def _level(status: int | None) -> int:
     if status is None or status >= 500:
         return logging.ERROR
@@ -118,26 +121,28 @@ class RequestLog:
         if stream is None and not logger.isEnabledFor(level):
             return
         context = scope.get("aws.context")
+        method, route = scope.get("method"), scope.get("path", "")[:_MAX_TEXT]
+        message = f"{method} {route} {status}"
         fields = {
             "request_id": getattr(context, "aws_request_id", None) or _local_request_id(),
-            "method": scope.get("method"),
-            "route": scope.get("path", "")[:_MAX_TEXT],
+            "method": method,
+            "route": route,
             "status": status,
             "rows": scope.get(ROWS),
             "latency_ms": round(elapsed_s * 1000, 3),
             "model_version": self.model_version,
         }
+        if stream is not None:  # the line's own keys first, then the fields, in one dict
+            fields = {"time": _utc_now(), "level": _LEVEL_NAMES[level], "message": message, **fields}
         event = scope.get("aws.event")
-        if isinstance(event, dict):
+        if event is not None and isinstance(event, dict):
             request_context = event.get("requestContext")
             if isinstance(request_context, dict) and request_context.get("requestId"):
                 fields["api_request_id"] = request_context["requestId"]
         refusal = scope.get(REFUSAL)
         if refusal is not None:
             fields["error"] = refusal[:_MAX_TEXT]
-        message = f"{fields['method']} {fields['route']} {status}"
         if stream is None:
             logger.log(level, message, extra={"time": _utc_now(), **fields})
         else:
-            level_name = logging.getLevelName(level)
-            _write_line(stream, {"time": _utc_now(), "level": level_name, "message": message, **fields})
+            _write_line(stream, fields)
