@@ -2,7 +2,7 @@
 once, then call it per event, in one process. deploy/lambda_runtime.run_in_process runs it, in
 whichever Python environment is being checked, from the read-only code directory:
 
-    python lambda_driver.py CODE_DIR MODULE EVENTS_JSON [REPEAT [LAUNCHED_AT]]
+    python lambda_driver.py CODE_DIR MODULE[:snapstart] EVENTS_JSON [REPEAT [LAUNCHED_AT]]
 
 REPEAT more calls with the first event are timed one by one (the warm calls). LAUNCHED_AT is
 ``time.monotonic()`` in the launcher just before it started this process (the clock is the
@@ -11,6 +11,12 @@ JSON object last: every answer, the cold start (from the launch and from this sc
 to the first answer), the import, the warm calls, and, for a handler module with a BentoML
 ``service``, how many distinct loaded models its runner held from import on (1: loaded once
 per container).
+
+``MODULE:snapstart`` plays SnapStart's order after the import (the init): awslambdaric's
+before-snapshot hooks, the snapshot point, its after-restore hooks, then the events; the report
+adds ``init_s`` (launch to the snapshot point: what a snapshot would hold) and
+``restore_first_answer_s`` (the after-restore hooks' start to the first answer). No process is
+really checkpointed: the restore is the same process carrying on.
 """
 
 import importlib
@@ -22,7 +28,10 @@ started = time.monotonic()
 
 
 def main() -> None:
-    code_dir, module_name, events_path = sys.argv[1:4]
+    code_dir, module_arg, events_path = sys.argv[1:4]
+    module_name, _, mode = module_arg.partition(":")
+    if mode not in ("", "snapstart"):
+        raise SystemExit(f"unknown mode {mode!r}: MODULE or MODULE:snapstart")
     repeat = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     launched_at = float(sys.argv[5]) if len(sys.argv) > 5 else started
     sys.path[0] = code_dir  # the code directory in place of this script's, as /var/task on Lambda
@@ -41,8 +50,19 @@ def main() -> None:
         return None if service is None else loaded_runnable(service.runners[0])
 
     models_seen = [loaded_model()]  # at import: a load during the first event is a second load
+    snapshot = {}
+    if mode == "snapstart":
+        from awslambdaric import lambda_runtime_hooks_runner  # as awslambdaric 4.2.2 runs them
+
+        lambda_runtime_hooks_runner.run_before_snapshot()
+        snapshot["init_s"] = time.monotonic() - launched_at
+        restoring = time.monotonic()
+        lambda_runtime_hooks_runner.run_after_restore()
+        snapshot["after_restore_hooks_s"] = time.monotonic() - restoring
     responses = [module.handler(event, None) for event in events[:1]]
     answered = time.monotonic()
+    if snapshot:
+        snapshot["restore_first_answer_s"] = answered - restoring
     models_seen.append(loaded_model())
     responses += [module.handler(event, None) for event in events[1:]]
 
@@ -61,6 +81,7 @@ def main() -> None:
         "import_s": imported - started,
         "warm_s": warm,
         "model_loads": None if service is None else len({id(model) for model in models_seen}),
+        **snapshot,
     }
     print(json.dumps(report))
 
