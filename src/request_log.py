@@ -132,10 +132,10 @@ class RequestLog:
             "latency_ms": round(elapsed_s * 1000, 3),
             "model_version": self.model_version,
         }
-        if stream is not None:  # the line's own keys first, then the fields, in one dict
+        if stream is not None:  # the line's own keys come first, as before
             fields = {"time": _utc_now(), "level": _LEVEL_NAMES[level], "message": message, **fields}
         event = scope.get("aws.event")
-        if event is not None and isinstance(event, dict):
+        if isinstance(event, dict):
             request_context = event.get("requestContext")
             if isinstance(request_context, dict) and request_context.get("requestId"):
                 fields["api_request_id"] = request_context["requestId"]
