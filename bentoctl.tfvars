@@ -20,4 +20,5 @@ canary_percent         = 0
 canary_minutes         = 10
 alarm_email            = ""
 tracing                = false
+snapstart              = false
 environment_variables  = {}

@@ -193,6 +193,12 @@ variable "tracing" {
   default     = false
 }
 
+variable "snapstart" {
+  type        = bool
+  description = "Lambda SnapStart on the published versions the alias serves: a new environment is restored from a snapshot taken after the init instead of running it. Off by default: for Python, AWS bills the snapshot's cache per GB-second while a version is active and each restore per GB, and each publish waits for the snapshot (docs/deploy.md#snapstart)."
+  default     = false
+}
+
 locals {
   alias_name        = "live"
   request_timeout_s = max(var.timeout - 1, var.timeout / 2)
@@ -416,6 +422,14 @@ resource "aws_lambda_function" "service" {
 
   tracing_config {
     mode = var.tracing ? "Active" : "PassThrough"
+  }
+
+  # SnapStart snapshots each published version after its init; the alias serves versions.
+  dynamic "snap_start" {
+    for_each = var.snapstart ? [1] : []
+    content {
+      apply_on = "PublishedVersions"
+    }
   }
 
   tags = {

@@ -185,6 +185,7 @@ class FunctionConfiguration:
     memory_mb: int
     region: str
     extra_env: dict = field(default_factory=dict)
+    snapstart: bool = False  # SnapStart's init: the runtime snapshots after it (restore/next)
 
     @classmethod
     def from_project(cls, workdir: Path) -> FunctionConfiguration:
@@ -200,6 +201,7 @@ class FunctionConfiguration:
             memory_mb=int(deployment.spec["memory_size"]),
             region=deployment.spec["region"],
             extra_env={str(k): str(v) for k, v in extra.items()},
+            snapstart=bool(deployment.spec["snapstart"]),
         )
 
     def lambda_env(self, runtime_api: str) -> dict[str, str]:
@@ -209,12 +211,12 @@ class FunctionConfiguration:
         return {
             "AWS_LAMBDA_RUNTIME_API": runtime_api,
             "AWS_LAMBDA_FUNCTION_NAME": self.name,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_VERSION": "1" if self.snapstart else "$LATEST",  # SnapStart: versions only
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": "local",
             "AWS_LAMBDA_LOG_FORMAT": "JSON",  # main.tf's logging_config
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if self.snapstart else "on-demand",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "_HANDLER": "lambda_app.handler",
@@ -293,7 +295,10 @@ class RuntimeApi:
     and takes its answers, at the paths, with the headers and the status codes AWS documents.
 
     :data:`ROUTES` maps each call to the method that answers it, so another stage of the
-    lifecycle is another row and another method. Each start of the function is a new generation:
+    lifecycle is another row and another method. With ``snap_start`` it also speaks SnapStart's
+    calls: ``restore/next`` is the snapshot point (nothing is checkpointed here: the "restore" is
+    the same process carrying on at once) and ``restore/error`` a failed after-restore hook.
+    Each start of the function is a new generation:
     a request for the next event still open from a stopped process is answered 500 (AWS's "the
     runtime should exit") and can never take an event meant for its successor. Subclasses hear
     of each outcome through :meth:`answered` and :meth:`init_failed`."""
@@ -303,14 +308,19 @@ class RuntimeApi:
         ("POST", r"invocation/(?P<request_id>[^/]+)/response", "invocation_response"),
         ("POST", r"invocation/(?P<request_id>[^/]+)/error", "invocation_error"),
         ("POST", r"init/error", "init_error"),
+        ("GET", r"restore/next", "restore_next"),
+        ("POST", r"restore/error", "restore_error"),
     )
 
-    def __init__(self, function_timeout_s: float, function_arn: str = LOCAL_FUNCTION_ARN):
+    def __init__(self, function_timeout_s: float, function_arn: str = LOCAL_FUNCTION_ARN, snap_start: bool = False):
         self.timeout_s = function_timeout_s
         self.function_arn = function_arn
+        self.snap_start = snap_start
         self.generation = 0
         self.in_flight: dict[str, Invocation] = {}
-        self.init_errors: list[str] = []
+        self.init_errors: list[str] = []  # this generation's init/error and restore/error bodies
+        self.init_error_types: list[str | None] = []  # and their Lambda-Runtime-Function-Error-Type
+        self.snapshot_at: float | None = None  # time.monotonic() of this generation's restore/next
         self.polling = threading.Event()  # this generation asked for an event: its start is done
         self._queue: list[Invocation] = []  # offered, not yet picked
         self._changed = threading.Condition()
@@ -327,7 +337,8 @@ class RuntimeApi:
         with self._changed:
             self.generation += 1
             self._queue.clear()
-            self.init_errors = []
+            self.init_errors, self.init_error_types = [], []
+            self.snapshot_at = None
             self.polling.clear()
             self._changed.notify_all()
 
@@ -385,10 +396,27 @@ class RuntimeApi:
         return self._finish(request_id, error=posted_error(body, error_type), error_type=error_type)
 
     def init_error(self, body: bytes, headers) -> Reply:
-        error = posted_error(body, headers.get("Lambda-Runtime-Function-Error-Type"))
+        error_type = headers.get("Lambda-Runtime-Function-Error-Type")
+        error = posted_error(body, error_type)
         self.init_errors.append(error)
+        self.init_error_types.append(error_type)
         self.init_failed(error)
         return ACCEPTED
+
+    def restore_next(self, body: bytes, headers) -> Reply:
+        if not self.snap_start:
+            return error_reply(
+                403,
+                "InvalidStateTransition",
+                "restore/next is for SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start)",
+            )
+        self.snapshot_at = time.monotonic()
+        return 200, b"", {}
+
+    def restore_error(self, body: bytes, headers) -> Reply:
+        if self.snapshot_at is None:
+            return error_reply(403, "InvalidStateTransition", "restore/error before restore/next")
+        return self.init_error(body, headers)
 
     # -------------------------------------------------------------- plumbing
 
@@ -454,7 +482,7 @@ class LocalFunction:
     def __init__(self, task: Path, python: Path, configuration: FunctionConfiguration, log=None):
         self.task, self.python, self.configuration = task, python, configuration
         self.log = log if log is not None else sys.stdout
-        self.api = RuntimeApi(configuration.timeout_s)
+        self.api = RuntimeApi(configuration.timeout_s, snap_start=configuration.snapstart)
         self.process: subprocess.Popen | None = None
         self._lock = threading.Lock()  # one event at a time, as in one container
         self._start_lock = threading.Lock()

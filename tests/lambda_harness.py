@@ -97,8 +97,8 @@ class QueuedRuntimeApi(RuntimeApi):
     process a test starts itself. ``done`` is set once every event has its result or the
     function reports an error; ``results`` and ``errors`` (the posted error documents) say which."""
 
-    def __init__(self, events: list[dict]):
-        super().__init__(function_timeout_s=30, function_arn=FUNCTION_ARN)
+    def __init__(self, events: list[dict], snap_start: bool = False):
+        super().__init__(function_timeout_s=30, function_arn=FUNCTION_ARN, snap_start=snap_start)
         self.results: dict[str, object] = {}
         self.errors: list[dict] = []
         self.answered_at: dict[str, float] = {}  # time.monotonic() of each result or error

@@ -236,6 +236,16 @@ OPERATOR_SCHEMA = {
             "with @sha256:<digest>; empty: the Dockerfile's default, python:3.11-slim-bookworm."
         ),
     },
+    "snapstart": {
+        "type": "boolean",
+        "default": False,
+        "help_message": (
+            "Lambda SnapStart on the published versions the alias serves: a new environment is restored "
+            "from a snapshot taken after the init instead of running it. Off by default: for Python, AWS "
+            "bills the snapshot's cache per GB-second while a version is active and each restore per GB, "
+            "and each publish waits for the snapshot (docs/deploy.md#snapstart)."
+        ),
+    },
     # Set by `bentoctl build` once the image is pushed; absent before the first build.
     "image_tag": {"type": "string", "required": False},
 }

@@ -183,3 +183,15 @@ def test_logs_are_json_and_tracing_is_a_switch():
     assert function["tracing_config"][0]["mode"] == '${var.tracing ? "Active" : "PassThrough"}'
     assert RESOURCES["aws_iam_role_policy.send_traces"]["count"] == "${var.tracing ? 1 : 0}"
     assert terraform_variables()["tracing"]["default"] is False
+
+
+def test_snapstart_is_a_switch_on_published_versions_with_nothing_aws_refuses_beside_it():
+    function = RESOURCES["aws_lambda_function.service"]
+    [snap] = [block["snap_start"] for block in function["dynamic"] if "snap_start" in block]
+    assert snap["for_each"] == "${var.snapstart ? [1] : []}"
+    assert snap["content"][0]["apply_on"] == "PublishedVersions"
+    assert terraform_variables()["snapstart"]["default"] is False
+    # AWS refuses SnapStart with provisioned concurrency, EFS and more than 512 MB of /tmp.
+    assert not [name for name in RESOURCES if name.startswith("aws_lambda_provisioned_concurrency_config.")]
+    assert "file_system_config" not in function
+    assert all(block["size"] <= 512 for block in function.get("ephemeral_storage", []))

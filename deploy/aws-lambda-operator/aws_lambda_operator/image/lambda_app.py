@@ -12,13 +12,22 @@ API Gateway adds the CORS headers it is configured with.
 
 The garbage collector is paused during the cold start, which builds hundreds of thousands of
 objects that live as long as the process; they are then frozen (left out of later collections).
+
+Under SnapStart (``AWS_LAMBDA_INITIALIZATION_TYPE=snap-start``) awslambdaric runs the hooks
+registered here: before the snapshot, one prediction through the whole HTTP path, so that the
+snapshot holds every first-call cost, refused if it does not answer 200 (the publish fails, no
+broken snapshot is kept); after each restore, only Python's random generator is reseeded, the one
+state here that environments restored from one snapshot must not share (request IDs come from
+``os.urandom``, clocks are read per request).
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
+import json
 import os
+import random
 from pathlib import Path
 
 gc.disable()  # until the end of the cold start, below
@@ -27,6 +36,7 @@ os.environ.setdefault("BENTOML_HOME", str(_HERE / "bentoml"))
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 from mangum import Mangum  # noqa: E402
+from snapshot_restore_py import register_after_restore, register_before_snapshot  # noqa: E402
 
 from src import config  # noqa: E402 (the Bento's code, copied beside this module)
 from src.bentoml_adapter import start_app  # noqa: E402
@@ -88,6 +98,38 @@ def _is_preflight(event: dict) -> bool:
 
 
 PREFLIGHT_ANSWER = {"statusCode": 204, "headers": {}, "body": "", "isBase64Encoded": False}
+
+
+def warm_up_event() -> dict:
+    """A payload 2.0 event for one example row to the first prediction route."""
+    route = config.PREDICTION_ROUTES[0]
+    http = {"method": "POST", "path": route, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "warm-up"}
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": route,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "user-agent": "warm-up"},
+        "requestContext": {"http": http, "stage": "$default", "requestId": "warm-up", "routeKey": "$default"},
+        "body": json.dumps(config.EXAMPLE_ROWS),
+        "isBase64Encoded": False,
+    }
+
+
+@register_before_snapshot
+def warm_up() -> None:
+    """One prediction before the snapshot; anything but a 200 fails the snapshot."""
+    answer = handler(warm_up_event(), None)
+    if answer.get("statusCode") != 200:
+        raise RuntimeError(f"the warm-up prediction answered {answer.get('statusCode')}: {answer.get('body')}")
+    gc.freeze()
+
+
+@register_after_restore
+def reseed() -> None:
+    """A fresh seed from the operating system for Python's random generator in each restored
+    environment: OpenTelemetry draws the trace and span IDs of BentoML's traces from it."""
+    random.seed()
 
 
 def handler(event, context):

@@ -261,6 +261,14 @@ resource "aws_lambda_function" "service" {
     mode = var.tracing ? "Active" : "PassThrough"
   }
 
+  # SnapStart snapshots each published version after its init; the alias serves versions.
+  dynamic "snap_start" {
+    for_each = var.snapstart ? [1] : []
+    content {
+      apply_on = "PublishedVersions"
+    }
+  }
+
   tags = {
     bento       = var.bento_tag
     model       = var.model_tag
