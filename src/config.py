@@ -83,3 +83,8 @@ EXAMPLE_ROWS = [[_EXAMPLE_VALUES[i % len(_EXAMPLE_VALUES)] for i in range(N_FEAT
 # One JSON log line per request (src/request_log.py), locally and on Lambda, on unless
 # XGB_REQUEST_LOG=0; every answer carries X-Model-Version either way.
 REQUEST_LOG = os.environ.get("XGB_REQUEST_LOG", "1").strip().lower() not in ("0", "false", "no", "off")
+
+# Bodies of this many bytes or more are parsed in a helper process, so that their parse does not
+# hold up the small requests on the same worker (src/body_parser.py).
+# 0: always in the worker's own thread (the Lambda handler sets it: one request at a time there).
+OFF_LOOP_PARSE_BYTES = int(os.environ.get("XGB_OFF_LOOP_PARSE_BYTES", str(1024 * 1024)))

@@ -19,6 +19,8 @@ import os
 import sys
 import time
 
+import orjson
+
 logger = logging.getLogger("xgb_classifier.requests")
 
 ROWS = "xgb.rows"
@@ -77,9 +79,19 @@ def _level(status: int | None) -> int:
     return logging.WARNING if status >= 400 else logging.INFO
 
 
+def _json_line(entry: dict) -> str:
+    """``entry`` as one line of ASCII JSON: orjson's, or the standard library's where it would not
+    be ASCII (orjson writes UTF-8 as is and refuses lone surrogates, which a path may hold)."""
+    try:
+        line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(entry) + "\n"
+    return line if line.isascii() else json.dumps(entry) + "\n"
+
+
 def _write_line(stream, entry: dict) -> None:
     try:
-        stream.write(json.dumps(entry) + "\n")
+        stream.write(_json_line(entry))
         stream.flush()
     except (OSError, ValueError):  # stdout closed or gone: the answer matters more than its line
         pass

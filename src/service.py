@@ -25,10 +25,12 @@ from src.startup import announce_on_start, quiet_known_warnings
 
 quiet_known_warnings()  # before the imports and calls below that warn
 
+import orjson  # noqa: E402
 from bentoml.exceptions import BentoMLException, NotFound  # noqa: E402
 from bentoml.io import NumpyNdarray  # noqa: E402
+from starlette.responses import Response  # noqa: E402
 
-from src import config, openapi_document, request_log, service_page  # noqa: E402
+from src import body_parser, config, openapi_document, request_log, service_page  # noqa: E402
 from src.bentoml_adapter import load_booster, report_as, stored_model  # noqa: E402
 from src.error_middleware import ErrorMiddleware  # noqa: E402
 from src.server_tuning import (  # noqa: E402
@@ -37,7 +39,7 @@ from src.server_tuning import (  # noqa: E402
     quiet_refusals,
     tune_bentoml_server,
 )
-from src.validation import InvalidInput, check_body_size, check_content_type, parse_features  # noqa: E402
+from src.validation import InvalidInput, check_body_size, check_content_type  # noqa: E402
 
 
 class RequestRejected(BentoMLException):
@@ -72,7 +74,7 @@ class FeatureMatrix(NumpyNdarray):
             declared = request.headers.get("content-length")
             if declared is not None and declared.isdigit():
                 check_body_size(int(declared))
-            features = parse_features(await _read_limited(request))
+            features = await body_parser.parse(await _read_limited(request))
         except InvalidInput as exc:
             request.scope[request_log.REFUSAL] = str(exc)
             raise RequestRejected(str(exc), error_code=HTTPStatus(exc.status)) from None
@@ -81,6 +83,21 @@ class FeatureMatrix(NumpyNdarray):
 
 
 report_as(FeatureMatrix, NumpyNdarray)
+
+
+class Answers(NumpyNdarray):
+    """``NumpyNdarray`` output written by orjson straight from the array (the stock one builds a
+    Python list first and writes it with the standard library: about 20 times slower at 100,000
+    rows). The same JSON values; it reports itself as a plain ``NumpyNdarray``."""
+
+    async def to_http_response(self, obj, ctx=None):
+        if ctx is not None:  # an API that takes a context: the stock answer, its headers and cookies
+            return await super().to_http_response(obj, ctx)
+        array = np.ascontiguousarray(self.validate_array(obj))
+        return Response(orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+
+
+report_as(Answers, NumpyNdarray)
 
 
 async def _read_limited(request) -> bytes:
@@ -164,7 +181,7 @@ CLASSIFY, PREDICT_PROBA = config.PREDICTION_ENDPOINTS  # each the API's name and
 
 @svc.api(
     input=features_input,
-    output=NumpyNdarray.from_sample(np.array([1], dtype=np.int64)),
+    output=Answers.from_sample(np.array([1], dtype=np.int64)),
     name=CLASSIFY,
     doc=f"Class labels (0 or 1), one per row. Body: a JSON 2-D array, one row of {config.N_FEATURES} numbers a sample.",
 )
@@ -174,7 +191,7 @@ async def classify(features: np.ndarray) -> np.ndarray:
 
 @svc.api(
     input=features_input,
-    output=NumpyNdarray.from_sample(np.array([0.87], dtype=np.float64)),
+    output=Answers.from_sample(np.array([0.87], dtype=np.float64)),
     name=PREDICT_PROBA,
     doc="Probability of class 1, one per row, in [0, 1]. The same body as the class labels' endpoint.",
 )
@@ -183,3 +200,4 @@ async def predict_proba(features: np.ndarray) -> np.ndarray:
 
 
 svc.on_startup(freeze_long_lived_objects)
+svc.on_shutdown(body_parser.stop)

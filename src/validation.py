@@ -1,7 +1,10 @@
 """Turning a request body into a feature matrix, or a 4xx that says what was expected.
 
-Pure Python and NumPy on purpose: the local BentoML service and the AWS Lambda handler run the
-same checks, and tests can exercise every rule without a server. The tutorial's service handed
+Python, NumPy and orjson: the local BentoML service and the AWS Lambda handler run the same
+checks, and tests can exercise every rule without a server. orjson parses the body (about twice
+as fast as the standard library); a body it refuses is parsed again by the standard library,
+whose answer (an error, or a value for what orjson alone refuses: a BOM, a lone surrogate, NaN,
+Infinity, an integer too large for a double) decides as it always has. The tutorial's service handed
 whatever ``np.array`` made of the body to the model, which answered a 1-D row with a 60 s timeout
 and other malformed bodies with a 500 or a silent 200.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import orjson
 
 from src import config
 
@@ -27,6 +31,9 @@ class InvalidInput(ValueError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
+
+    def __reduce__(self):  # keeps the status when it crosses a process boundary (src/body_parser.py)
+        return type(self), (str(self), self.status)
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -67,14 +74,22 @@ def parse_features(body: bytes | str) -> np.ndarray:
     if not raw.strip():
         raise InvalidInput(f"empty request body; {EXPECTED}")
     try:
-        obj = json.loads(raw, parse_constant=_reject_constant)
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = _standard_loads(raw)
+    return features_from_json(obj, raw)
+
+
+def _standard_loads(raw: bytes) -> object:
+    """The standard library's parse of ``raw``, or the :class:`InvalidInput` that says why not."""
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
     except InvalidInput:
         raise
     except RecursionError:
         raise InvalidInput(f"JSON nested too deeply; {EXPECTED}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"body is not valid JSON ({exc}); {EXPECTED}") from None
-    return features_from_json(obj, raw)
 
 
 def features_from_json(obj: object, raw: bytes = b"") -> np.ndarray:

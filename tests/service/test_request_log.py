@@ -313,3 +313,14 @@ def test_lambda_logs_one_line_per_request_with_its_ids(task_dir, trained, log_fo
         assert answer["headers"]["x-model-version"] == trained.tag
     assert "Traceback" not in output and "stackTrace" not in output, output[-3000:]
     assert '"level": "ERROR"' not in output and "[ERROR]" not in output, output[-3000:]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("route", ["/classify", "/caf\u00e9", "/\udc80", '/"quoted"\n'])
+def test_each_line_is_one_line_of_ascii_json_whatever_the_path_holds(route):
+    from src.request_log import _json_line
+
+    entry = {"route": route, "status": 200, "latency_ms": 0.25}
+    line = _json_line(entry)
+    assert line.endswith("\n") and line.count("\n") == 1 and line.isascii()
+    assert json.loads(line) == entry

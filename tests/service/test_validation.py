@@ -136,3 +136,60 @@ def test_other_content_types_are_415(content_type):
     with pytest.raises(InvalidInput) as error:
         check_content_type(content_type)
     assert error.value.status == 415
+
+
+def _standard_library_answer(raw: bytes):
+    """What the rules answer when only the standard library parses the body."""
+    from src.validation import _standard_loads, features_from_json
+
+    try:
+        return features_from_json(_standard_loads(raw), raw)
+    except InvalidInput as exc:
+        return exc.status, str(exc)
+
+
+def _answer(raw: bytes):
+    try:
+        return parse_features(raw)
+    except InvalidInput as exc:
+        return exc.status, str(exc)
+
+
+EDGE_VALUES = [
+    "18446744073709551615",  # the largest unsigned 64-bit integer: still an integer to orjson
+    "18446744073709551616",  # one more: a double to orjson, a Python int to the standard library
+    "-9223372036854775809",
+    "340282346638528859811704183484516925440",  # float32's largest value, as an integer
+    "340282356779733661637539395458142568448",  # just past it
+    "1" + "0" * 400,  # beyond a double
+    "1e400",
+    "-1e400",
+    "NaN",
+    "Infinity",
+    "0.1",
+    "1.5e-320",
+    "2.2250738585072011e-308",
+    "true",
+    '"\\ud800"',
+    "null",
+]
+
+
+@pytest.mark.parametrize("value", EDGE_VALUES)
+def test_orjson_answers_every_edge_as_the_standard_library_does(value):
+    raw = json.dumps([counting_row()[:-1] + ["X"]]).replace('"X"', value).encode()
+    expected, got = _standard_library_answer(raw), _answer(raw)
+    if isinstance(expected, np.ndarray):
+        assert isinstance(got, np.ndarray) and got.tobytes() == expected.tobytes()
+    else:
+        assert got == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xef\xbb\xbf" + json.dumps([ROW]).encode(), json.dumps([ROW]).encode("utf-16"), b"[" * 5000 + b"]" * 5000],
+)
+def test_bodies_orjson_refuses_get_the_standard_librarys_answer(raw):
+    expected, got = _standard_library_answer(raw), _answer(raw)
+    assert type(got) is type(expected)
+    assert (got.tobytes() == expected.tobytes()) if isinstance(got, np.ndarray) else got == expected
