@@ -84,7 +84,7 @@ def layer_costs() -> list[dict]:
         layer = getattr(layer, "app", None)
 
     async def runner_call():
-        service.positive_probability(features)
+        await service.positive_probability(features)
 
     async def prediction():
         booster.inplace_predict(features, validate_features=False)

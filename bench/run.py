@@ -71,9 +71,9 @@ OTHER_LOAD_LIMIT = 0.25  # cores other processes may use during a cell before it
 MAX_ATTEMPTS = 3
 HAND_MODULE = "bench_hand_handler"  # the hand-written handler's name in the code directory
 # The mixed cell: 1-row requests at SMALL_CONCURRENCY while bodies just under the size limit
-# arrive at BIG_CONCURRENCY, against ours as served and ours with every body parsed inline.
+# arrive at BIG_CONCURRENCY, against ours as served and ours parsing and predicting all inline.
 SMALL_CONCURRENCY, BIG_CONCURRENCY = 8, 2
-MIXED_SERVERS = {"ours": {}, "ours_inline": {"XGB_OFF_LOOP_PARSE_BYTES": "0"}}
+MIXED_SERVERS = {"ours": {}, "ours_inline": {"XGB_OFF_LOOP_PARSE_BYTES": "0", "XGB_OFF_LOOP_PREDICT_ROWS": "0"}}
 started_at = time.monotonic()
 
 
@@ -745,13 +745,14 @@ def markdown(results: dict) -> str:
         f"1-row requests at c={SMALL_CONCURRENCY}, for {settings['duration_s']:g} s alone, then for as long while "
         f"bodies of {mixed['big_body_bytes'] / 1e6:.1f} MB (just under the size limit) arrive at "
         f"c={BIG_CONCURRENCY}: ours as served (bodies of {config.OFF_LOOP_PARSE_BYTES / 2**20:g} MiB and more "
-        "parsed in a helper process per worker), and ours with every body parsed on the event loop "
-        "(`XGB_OFF_LOOP_PARSE_BYTES=0`).",
+        "parsed in a helper process per worker, requests of "
+        f"{config.OFF_LOOP_PREDICT_ROWS:,} rows and more predicted on the runner's thread), and ours with "
+        "both on the event loop (`XGB_OFF_LOOP_PARSE_BYTES=0 XGB_OFF_LOOP_PREDICT_ROWS=0`).",
         "",
         "| | small p99 alone, ms | small p99 beside big, ms | ratio | small p50 beside, ms | big bodies/s | errors |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, label in (("ours", "ours"), ("ours_inline", "ours, parse on the loop")):
+    for name, label in (("ours", "ours"), ("ours_inline", "ours, all on the loop")):
         m = mixed[name]
         lines.append(
             f"| {label} | {fmt(m['alone_p99_ms'])} | {fmt(m['mixed_p99_ms'])} | {fmt(m['p99_ratio'], 2, '×')} | "

@@ -88,3 +88,6 @@ REQUEST_LOG = os.environ.get("XGB_REQUEST_LOG", "1").strip().lower() not in ("0"
 # hold up the small requests on the same worker (src/body_parser.py).
 # 0: always in the worker's own thread (the Lambda handler sets it: one request at a time there).
 OFF_LOOP_PARSE_BYTES = int(os.environ.get("XGB_OFF_LOOP_PARSE_BYTES", str(1024 * 1024)))
+# Requests of this many rows or more are predicted on the runner's thread (XGBoost lets go of the
+# GIL while it predicts) rather than on the event loop; 0: always on the loop (Lambda sets it).
+OFF_LOOP_PREDICT_ROWS = int(os.environ.get("XGB_OFF_LOOP_PREDICT_ROWS", "10000"))

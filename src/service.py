@@ -172,8 +172,14 @@ _example = np.asarray(config.EXAMPLE_ROWS, dtype=np.float64)
 features_input = FeatureMatrix.from_sample(_example, enforce_shape=False)
 
 
-def positive_probability(features: np.ndarray) -> np.ndarray:
-    return np.asarray(runner.predict_proba.run(features), dtype=np.float64)
+async def positive_probability(features: np.ndarray) -> np.ndarray:
+    """The model's probabilities: inline for the usual few rows, on the runner's thread for large
+    requests (config.OFF_LOOP_PREDICT_ROWS), so that the event loop serves others meanwhile."""
+    if 0 < config.OFF_LOOP_PREDICT_ROWS <= len(features):
+        predicted = await runner.predict_proba.async_run(features)
+    else:
+        predicted = runner.predict_proba.run(features)
+    return np.asarray(predicted, dtype=np.float64)
 
 
 CLASSIFY, PREDICT_PROBA = config.PREDICTION_ENDPOINTS  # each the API's name and its route
@@ -186,7 +192,7 @@ CLASSIFY, PREDICT_PROBA = config.PREDICTION_ENDPOINTS  # each the API's name and
     doc=f"Class labels (0 or 1), one per row. Body: a JSON 2-D array, one row of {config.N_FEATURES} numbers a sample.",
 )
 async def classify(features: np.ndarray) -> np.ndarray:
-    return (positive_probability(features) >= config.DECISION_THRESHOLD).astype(np.int64)
+    return (await positive_probability(features) >= config.DECISION_THRESHOLD).astype(np.int64)
 
 
 @svc.api(
@@ -196,7 +202,7 @@ async def classify(features: np.ndarray) -> np.ndarray:
     doc="Probability of class 1, one per row, in [0, 1]. The same body as the class labels' endpoint.",
 )
 async def predict_proba(features: np.ndarray) -> np.ndarray:
-    return positive_probability(features)
+    return await positive_probability(features)
 
 
 svc.on_startup(freeze_long_lived_objects)

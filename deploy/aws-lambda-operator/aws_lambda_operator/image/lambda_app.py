@@ -34,7 +34,9 @@ gc.disable()  # until the end of the cold start, below
 _HERE = Path(__file__).resolve().parent
 os.environ.setdefault("BENTOML_HOME", str(_HERE / "bentoml"))
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-os.environ.setdefault("XGB_OFF_LOOP_PARSE_BYTES", "0")  # one request at a time: nothing to keep waiting
+# One request at a time: nothing waits behind a large one, so it is parsed and predicted inline.
+os.environ.setdefault("XGB_OFF_LOOP_PARSE_BYTES", "0")
+os.environ.setdefault("XGB_OFF_LOOP_PREDICT_ROWS", "0")
 
 from mangum import Mangum  # noqa: E402
 from snapshot_restore_py import register_after_restore, register_before_snapshot  # noqa: E402
