@@ -103,3 +103,10 @@ def test_a_helper_that_dies_is_replaced_and_the_body_still_answered(helper):
 def test_zero_turns_the_helper_off(monkeypatch):
     monkeypatch.setattr(config, "OFF_LOOP_PARSE_BYTES", 0)
     assert not body_parser.off_loop(config.MAX_BODY_BYTES)
+
+
+def test_the_helper_yields_the_cpu_to_the_event_loops(helper):
+    asyncio.run(body_parser.parse(big_body()))
+    [pid] = body_parser._pool._processes
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + body_parser.HELPER_NICENESS)
