@@ -1,12 +1,16 @@
 """Where our service spends its time, for bench/results.md: what stands between ours and its peers.
 
     python -m bench.breakdown layers      # needs XGB_MODEL_TAG and BENTOML_HOME; prints one JSON line
+    python -m bench.breakdown request-log # prints one JSON line
 
 ``layers``: a one-row ``POST /classify`` driven in process through the service's ASGI app, layer
 by layer (the outermost middleware, each one inside it, down to the endpoint, then the runner's
 call and the booster's own prediction), after the app's start-up; each layer's own cost is its
 median time less the median of the layer it wraps. No sockets and no HTTP parsing: what remains
 is BentoML's and our middleware's work per request.
+
+``request-log``: the request log alone (src/request_log.py) around an app that answers at once,
+its line written to /dev/null, then with its line off: µs per request beyond the bare app's.
 
 :func:`import_costs`: the modules a handler's import loads, from ``python -X importtime``, by the
 top-level package that first pulled them in.
@@ -112,6 +116,37 @@ def layer_costs() -> list[dict]:
     ]
 
 
+def request_log_costs() -> dict[str, float]:
+    """µs per request the request log adds to an app that answers at once: with its line, without."""
+    from src import request_log
+
+    request_log.log_to_stream(open(os.devnull, "w"))
+    call = _request(b"[[0]]")
+
+    async def answer(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b"[1]"})
+
+    apps = {
+        "bare": answer,
+        "with_line": request_log.RequestLog(answer, "xgb_model:bench", log=True),
+        "without_line": request_log.RequestLog(answer, "xgb_model:bench", log=False),
+    }
+
+    async def medians_us() -> dict[str, float]:
+        times: dict[str, list[float]] = {name: [] for name in apps}
+        for round_number in range(WARM_UP + ROUNDS * 3):
+            for name, app in apps.items():
+                started = time.perf_counter()
+                await call(app)
+                if round_number >= WARM_UP:
+                    times[name].append(time.perf_counter() - started)
+        return {name: statistics.median(each) * 1e6 for name, each in times.items()}
+
+    medians = asyncio.run(medians_us())
+    return {name: medians[name] - medians["bare"] for name in ("with_line", "without_line")}
+
+
 def import_costs(importtime_stderr: str, root: str) -> dict[str, float]:
     """ms of import time under ``root`` (``python -X importtime`` output), by the top-level
     package each module was imported for, and the whole as "(total)"."""
@@ -130,10 +165,11 @@ def import_costs(importtime_stderr: str, root: str) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args != ["layers"]:
+    modes = {"layers": layer_costs, "request-log": request_log_costs}
+    if len(args) != 1 or args[0] not in modes:
         print(__doc__, file=sys.stderr)
         return 2
-    print(json.dumps(layer_costs()))
+    print(json.dumps(modes[args[0]]()))
     return 0
 
 

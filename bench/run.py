@@ -429,6 +429,22 @@ def layer_breakdown(tag: str, repeat: int) -> list[dict]:
     ]
 
 
+def request_log_alone(repeat: int) -> dict:
+    """bench/breakdown.py's request-log costs, ``repeat`` fresh processes: median and range."""
+    runs = []
+    for _ in range(repeat):
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.breakdown", "request-log"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    return {key: spread([run[key] for run in runs]) for key in runs[0]}
+
+
 # ---------------------------------------------------------------------------- Lambda
 
 
@@ -809,6 +825,13 @@ def markdown(results: dict) -> str:
     ]
     for layer in results["layers"]:
         lines.append(f"| {layer['layer']} | {fmt(layer['own_us'], 1)} | {fmt(layer['median_us'], 1)} |")
+    log_alone = results["request_log"]
+    lines += [
+        "",
+        f"The request log alone (bench/breakdown.py request-log: around an app that answers at once), beyond "
+        f"that app's own time: {fmt(log_alone['with_line'], 1)} µs per request with its line written, "
+        f"{fmt(log_alone['without_line'], 1)} µs with the line off (the X-Model-Version header only).",
+    ]
     lines += [
         "",
         "Cold start (`python -X importtime`, one import each, read-only as above): ms of the handler's "
@@ -887,6 +910,7 @@ def main(argv=None) -> int:
     results["summary"] = summarise(runs)
     results["mixed"] = mixed_runs(tag, model_file, bodies, args)
     results["layers"] = layer_breakdown(tag, args.repeat)
+    results["request_log"] = request_log_alone(args.repeat)
     log("layers, own µs", {layer["layer"]: round(layer["own_us"]["median"], 1) for layer in results["layers"]})
     results["lambda"] = lambda_runs(args.repeat, args.cold_runs, args.warm_events)
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
