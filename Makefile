@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 PIP_FLAGS := --quiet --disable-pip-version-check
 
 .PHONY: setup check-python image-tools browser-tools data train build forget-missing ready serve \
-  lambda-local lint format test test-fast bench deploy generate rollback destroy clean
+  lambda-local batch-score lint format test test-fast bench deploy generate rollback destroy clean
 
 # ---------------------------------------------------------------------------- environments
 # Every environment in one place: its folder, and the requirements (-r) and constraints (-c)
@@ -117,6 +117,12 @@ build: $(STAMP)
 # Data, model and Bento where needed, then the service on http://127.0.0.1:3000 (Swagger UI at /).
 serve: ready
 	XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(VENV)/bin/bentoml serve src.service:svc --host 127.0.0.1 --port 3000
+
+# A CSV scored by the current model: make batch-score INPUT=in.csv OUTPUT=out.csv (python -m src.batch_score --help).
+batch-score: $(STAMP)
+	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make batch-score INPUT=in.csv OUTPUT=out.csv"; exit 2; }
+	@$(MAKE) --no-print-directory forget-missing $(MODEL_STAMP)
+	XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(PY) -m src.batch_score "$(INPUT)" "$(OUTPUT)"
 
 # The current Bento's Lambda handler, in the image's environment, read-only, behind a local API
 # Gateway (payload 2.0) on http://127.0.0.1:3001: python -m deploy.lambda_local --help.

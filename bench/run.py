@@ -445,6 +445,80 @@ def request_log_alone(repeat: int) -> dict:
     return {key: spread([run[key] for run in runs]) for key in runs[0]}
 
 
+# ---------------------------------------------------------------------------- batch scoring
+
+BATCH_ROWS = (1_000_000, 10_000_000)  # the file sizes scored; the larger is the smaller's rows repeated
+
+
+def batch_files() -> tuple[np.ndarray, dict[int, Path]]:
+    """One million generated rows, and a CSV of each of BATCH_ROWS made of them."""
+    rows = np.random.default_rng(13).normal(scale=2, size=(BATCH_ROWS[0], config.N_FEATURES)).round(6)
+    block = "\n".join(",".join(map(repr, row)) for row in rows.tolist()).encode() + b"\n"
+    files = {}
+    for count in BATCH_ROWS:
+        path = WORK / f"batch-{count}.csv"
+        with path.open("wb") as file:
+            file.write(",".join(config.FEATURE_NAMES).encode() + b"\n")
+            for _ in range(count // BATCH_ROWS[0]):
+                file.write(block)
+        files[count] = path
+    return rows, files
+
+
+def batch_score_run(tag: str, path: Path) -> dict:
+    """`python -m src.batch_score` on ``path``: rows/s, and its RSS's peak sampled every 20 ms."""
+    import psutil
+
+    output = WORK / "batch-out.csv"
+    argv = [sys.executable, "-m", "src.batch_score", str(path), str(output), "--model", tag]
+    started = time.monotonic()
+    process = subprocess.Popen(argv, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watched, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.02)
+    wall = time.monotonic() - started
+    stdout, stderr = process.communicate()
+    assert process.returncode == 0, stderr.decode()[-3000:]
+    summary = stdout.decode().strip().splitlines()[-1]
+    scored = int(re.search(r"scored ([\d,]+) of", summary).group(1).replace(",", ""))
+    output.unlink()
+    return {"rows_per_s": scored / wall, "peak_rss_mb": peak / 2**20, "seconds": wall}
+
+
+def batch_runs(tag: str, booster, repeat: int) -> dict:
+    """Each of BATCH_ROWS scored ``repeat`` times, beside the floor: ``inplace_predict`` on the
+    same rows, in the same chunks and with the same threads (all cores) as the job."""
+    rows, files = batch_files()
+    features = rows.astype(np.float32)
+    booster.set_param({"nthread": 0})
+    chunk = 100_000
+    floors, runs = [], {count: [] for count in BATCH_ROWS}
+    for rep in range(repeat):
+        started = time.perf_counter()
+        for start in range(0, len(features), chunk):
+            booster.inplace_predict(features[start : start + chunk], validate_features=False)
+        floors.append(len(features) / (time.perf_counter() - started))
+        for count, path in files.items():
+            runs[count].append(batch_score_run(tag, path))
+        log(f"batch run {rep + 1}/{repeat}:", {c: round(r[-1]["rows_per_s"]) for c, r in runs.items()})
+    booster.set_param({"nthread": 1})
+    for path in files.values():
+        path.unlink()
+    largest = BATCH_ROWS[-1]
+    return {
+        "floor_rows_per_s": spread(floors),
+        **{str(count): {key: spread([r[key] for r in reps]) for key in reps[0]} for count, reps in runs.items()},
+        "ratio_to_floor": spread([r["rows_per_s"] / floor for r, floor in zip(runs[largest], floors, strict=True)]),
+        "rss_growth": spread(
+            [big["peak_rss_mb"] / small["peak_rss_mb"] - 1 for small, big in zip(*runs.values(), strict=True)]
+        ),
+    }
+
+
 # ---------------------------------------------------------------------------- Lambda
 
 
@@ -603,6 +677,22 @@ def targets(results: dict) -> list[dict]:
             "≤",
             3.0,
             "×",
+        ),
+        (
+            "batch scoring, 10M rows: rows/s ≥ 0.5× the floor",
+            results["batch"]["ratio_to_floor"],
+            "median",
+            "≥",
+            0.5,
+            "×",
+        ),
+        (
+            "batch scoring: peak RSS at 10M rows within +10 % of 1M",
+            spread([g * 100 for g in results["batch"]["rss_growth"]["values"]]),
+            "median",
+            "≤",
+            10.0,
+            " %",
         ),
         ("Lambda cold start ≤ 1.5× hand-written", spread(cold), "median", "≤", 1.5, "×"),
         ("Lambda warm p50 ≤ 1.5× hand-written", spread(warm), "median", "≤", 1.5, "×"),
@@ -774,6 +864,28 @@ def markdown(results: dict) -> str:
             f"| {label} | {fmt(m['alone_p99_ms'])} | {fmt(m['mixed_p99_ms'])} | {fmt(m['p99_ratio'], 2, '×')} | "
             f"{fmt(m['mixed_p50_ms'])} | {fmt(m['big_rps'], 1)} | {m['errors']['median']:.0f} |"
         )
+    batch = results["batch"]
+    lines += [
+        "",
+        "## Batch scoring (`python -m src.batch_score`)",
+        "",
+        f"Generated CSVs of {' and '.join(f'{c:,}' for c in BATCH_ROWS)} rows (7 features, 6 decimals), scored by "
+        "the command as a user runs it, wall time from launch to exit and its RSS sampled every 20 ms; the floor is "
+        "`inplace_predict` on the same rows in the same chunks with the same threads, in process.",
+        "",
+        "| | rows/s | peak RSS, MB | seconds |",
+        "|---|---|---|---|",
+        f"| floor | {fmt(batch['floor_rows_per_s'], 0)} | | |",
+    ]
+    for count in BATCH_ROWS:
+        run = batch[str(count)]
+        figures = (fmt(run["rows_per_s"], 0), fmt(run["peak_rss_mb"], 0), fmt(run["seconds"], 1))
+        lines.append(f"| {count:,} rows | " + " | ".join(figures) + " |")
+    lines += [
+        "",
+        f"At {BATCH_ROWS[-1]:,} rows: {fmt(batch['ratio_to_floor'], 2, '×')} the floor's rows/s; peak RSS "
+        f"{batch['rss_growth']['median'] * 100:+.1f} % against {BATCH_ROWS[0]:,} rows.",
+    ]
     lam = results["lambda"]
     cold_ratio = spread(
         [o / h for o, h in zip(lam["ours"]["cold_s"]["values"], lam["hand"]["cold_s"]["values"], strict=True)]
@@ -912,6 +1024,7 @@ def main(argv=None) -> int:
     results["layers"] = layer_breakdown(tag, args.repeat)
     results["request_log"] = request_log_alone(args.repeat)
     log("layers, own µs", {layer["layer"]: round(layer["own_us"]["median"], 1) for layer in results["layers"]})
+    results["batch"] = batch_runs(tag, booster, args.repeat)
     results["lambda"] = lambda_runs(args.repeat, args.cold_runs, args.warm_events)
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["elapsed_min"] = (time.monotonic() - started_at) / 60

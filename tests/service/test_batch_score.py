@@ -1,0 +1,156 @@
+"""`python -m src.batch_score`: a CSV scored by the model in the store, line by line as given,
+bad rows to the rejects file with their line and reason, nothing left under the output's name
+unless the job finished. Run as a user runs it, in the session's store."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from src import config
+from tests.commands import base_env, project_root, run_python
+
+FEATURES = list(config.FEATURE_NAMES)
+
+
+def write_csv(path, header: list[str], rows: list[list]) -> None:
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def read_csv(path) -> list[dict]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def good_rows(count: int, seed: int = 3) -> np.ndarray:
+    return np.random.default_rng(seed).normal(scale=2, size=(count, config.N_FEATURES)).round(5)
+
+
+def score(*args: str, model_tag: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return run_python("-m", "src.batch_score", *map(str, args), "--model", model_tag, timeout=timeout)
+
+
+def test_each_line_is_scored_as_the_booster_scores_it_with_its_columns_kept(tmp_path, trained, booster):
+    rows = good_rows(1000)
+    # The features out of order, an id before them and a quoted text column with a comma after.
+    header = ["id", *reversed(FEATURES), "note"]
+    table = [[f"r{i}", *reversed(row.tolist()), f"a, {i}"] for i, row in enumerate(rows)]
+    write_csv(tmp_path / "in.csv", header, table)
+    result = score(tmp_path / "in.csv", tmp_path / "out.csv", "--chunk-rows", "64", model_tag=trained.tag)
+    assert result.returncode == 0, result.stderr
+    assert "scored 1,000 of 1,000 rows" in result.stdout and "rejected" not in result.stdout
+
+    out = read_csv(tmp_path / "out.csv")
+    assert list(out[0]) == [*header, "label", "probability"]
+    expected = booster.inplace_predict(rows.astype(np.float32))
+    assert [row["id"] for row in out] == [f"r{i}" for i in range(1000)]
+    assert [row["note"] for row in out] == [f"a, {i}" for i in range(1000)]
+    np.testing.assert_array_equal(np.asarray([float(row["probability"]) for row in out], np.float32), expected)
+    assert [int(row["label"]) for row in out] == (expected >= config.DECISION_THRESHOLD).astype(int).tolist()
+    assert read_csv(tmp_path / "out.rejects.csv") == []
+
+
+BAD = {
+    "missing": ("", "feature_2 is missing"),
+    "text": ("abc", "feature_2 is not a number ('abc')"),
+    "underscore": ("1_000", "feature_2 is not a number"),
+    "nan": ("nan", "feature_2 is NaN or infinite"),
+    "inf": ("-inf", "feature_2 is NaN or infinite"),
+    "float32": ("1e39", "beyond ±3.4e+38 (float32)"),
+}
+
+
+def test_bad_rows_go_to_the_rejects_file_with_line_and_reason_and_the_rest_is_scored(tmp_path, trained, booster):
+    rows = good_rows(50).tolist()
+    lines = [[str(value) for value in row] for row in rows]
+    bad_at = {}
+    for offset, (name, (value, _)) in enumerate(BAD.items()):
+        index = 5 + offset * 7
+        lines[index][2] = value
+        bad_at[index] = name
+    lines[45] = lines[45] + ["extra"]  # a field too many
+    write_csv(tmp_path / "in.csv", FEATURES, lines)
+    result = score(tmp_path / "in.csv", tmp_path / "out.csv", model_tag=trained.tag)
+    assert result.returncode == 0, result.stderr
+    assert f"scored {50 - len(BAD) - 1} of 50 rows" in result.stdout and f"{len(BAD) + 1} rejected" in result.stdout
+
+    rejects = read_csv(tmp_path / "out.rejects.csv")
+    assert [int(row["line"]) for row in rejects] == sorted([i + 2 for i in bad_at] + [45 + 2])
+    by_line = {int(row["line"]): row for row in rejects}
+    for index, name in bad_at.items():
+        assert BAD[name][1] in by_line[index + 2]["reason"], (name, by_line[index + 2])
+    assert "has 8 fields; the header has 7" in by_line[47]["reason"]
+    assert by_line[47]["row"].endswith(",extra")
+
+    kept = [i for i in range(50) if i not in bad_at and i != 45]
+    out = read_csv(tmp_path / "out.csv")
+    expected = booster.inplace_predict(np.asarray([rows[i] for i in kept], np.float32))
+    np.testing.assert_array_equal(np.asarray([float(row["probability"]) for row in out], np.float32), expected)
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [(["feature_0", "feature_1"], "the header lacks feature_2"), ([*FEATURES, "label"], "already has label")],
+)
+def test_a_file_it_cannot_score_fails_with_what_to_do_and_writes_nothing(tmp_path, trained, header, message):
+    write_csv(tmp_path / "in.csv", header, [[1] * len(header)])
+    result = score(tmp_path / "in.csv", tmp_path / "out.csv", model_tag=trained.tag)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_an_unknown_model_says_how_to_get_one(tmp_path, trained):
+    write_csv(tmp_path / "in.csv", FEATURES, good_rows(2).tolist())
+    result = score(tmp_path / "in.csv", tmp_path / "out.csv", model_tag="xgb_model:nosuchversion")
+    assert result.returncode == 1 and "python -m src.train" in result.stderr, result.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_an_interrupted_run_leaves_nothing_under_the_outputs_name(tmp_path, trained):
+    write_csv(tmp_path / "in.csv", FEATURES, np.tile(good_rows(1000), (600, 1)).tolist())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "src.batch_score", str(tmp_path / "in.csv"), str(tmp_path / "out.csv")]
+        + ["--model", trained.tag, "--chunk-rows", "1000"],
+        cwd=project_root(),
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.csv.*.partial")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before it could be interrupted: make the file bigger"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in stderr, stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_help_names_the_inputs(trained):
+    result = run_python("-m", "src.batch_score", "--help")
+    assert result.returncode == 0 and "OUTPUT.rejects.csv" in result.stdout
+
+
+def test_a_chunk_with_every_kind_of_row_gives_the_same_answers_whatever_the_chunk_size(tmp_path, trained):
+    rows = good_rows(300).tolist()
+    lines = [[str(v) for v in row] for row in rows]
+    lines[7][0], lines[100][6] = "x", ""
+    write_csv(tmp_path / "in.csv", FEATURES, lines)
+    outputs = []
+    for chunk in ("1", "13", "1000"):
+        out = tmp_path / f"out-{chunk}.csv"
+        assert score(tmp_path / "in.csv", out, "--chunk-rows", chunk, model_tag=trained.tag).returncode == 0
+        outputs.append((out.read_bytes(), (tmp_path / f"out-{chunk}.rejects.csv").read_bytes()))
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert len(read_csv(tmp_path / "out-1.csv")) == 298
