@@ -146,8 +146,8 @@ class Layout:
 
 
 def line_chunks(file, chunk_rows: int, block_bytes: int = 1 << 23) -> Iterator[list[bytes]]:
-    """The file's remaining lines (without their line ends), ``chunk_rows`` at a time, read in
-    blocks of ``block_bytes`` and split by bytes methods: no Python work per line."""
+    """The file's remaining lines (without their line ends, CRLF's too), ``chunk_rows`` at a
+    time, read in blocks of ``block_bytes`` and split by bytes methods: no Python work per line."""
     pending: list[bytes] = []
     rest = b""
     while block := file.read(block_bytes):
@@ -157,22 +157,22 @@ def line_chunks(file, chunk_rows: int, block_bytes: int = 1 << 23) -> Iterator[l
             rest = block
             continue
         rest = block[cut + 1 :]
-        pending += block[:cut].split(b"\n")
+        pending += _split_lines(block[:cut])
         while len(pending) >= chunk_rows:
-            yield _without_returns(pending[:chunk_rows])
+            yield pending[:chunk_rows]
             del pending[:chunk_rows]
     if rest:
-        pending.append(rest)
+        pending += _split_lines(rest)
     while pending:
-        yield _without_returns(pending[:chunk_rows])
+        yield pending[:chunk_rows]
         del pending[:chunk_rows]
 
 
-def _without_returns(lines: list[bytes]) -> list[bytes]:
-    """``lines`` with the carriage return of CRLF line ends dropped."""
-    if b"\r" not in b"\n".join(lines):
-        return lines
-    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+def _split_lines(text: bytes) -> list[bytes]:
+    lines = text.split(b"\n")
+    if b"\r" in text:
+        return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+    return lines
 
 
 def fast_features(lines: list[bytes], layout: Layout) -> np.ndarray | None:

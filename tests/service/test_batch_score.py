@@ -154,3 +154,18 @@ def test_a_chunk_with_every_kind_of_row_gives_the_same_answers_whatever_the_chun
         outputs.append((out.read_bytes(), (tmp_path / f"out-{chunk}.rejects.csv").read_bytes()))
     assert outputs[0] == outputs[1] == outputs[2]
     assert len(read_csv(tmp_path / "out-1.csv")) == 298
+
+
+def test_crlf_line_ends_and_a_last_line_without_one_are_read_as_lines(tmp_path, trained, booster):
+    rows = good_rows(3)
+    text = "\r\n".join(
+        [",".join([*FEATURES, "id"]), *(",".join([*map(str, row), f"r{i}"]) for i, row in enumerate(rows))]
+    )
+    (tmp_path / "in.csv").write_bytes(text.encode())
+    assert score(tmp_path / "in.csv", tmp_path / "out.csv", model_tag=trained.tag).returncode == 0
+    lines = (tmp_path / "out.csv").read_bytes().split(b"\n")
+    assert lines[-1] == b"" and not any(b"\r" in line for line in lines)
+    out = read_csv(tmp_path / "out.csv")
+    assert [row["id"] for row in out] == ["r0", "r1", "r2"]
+    expected = booster.inplace_predict(rows.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray([float(row["probability"]) for row in out], np.float32), expected)
