@@ -33,8 +33,8 @@ import orjson
 import pandas as pd
 
 from src import config
+from src.validation import FLOAT32_MAX
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 OUTPUT_COLUMNS = ("label", "probability")
 REJECT_COLUMNS = ("line", "reason", "row")
 CHUNK_ROWS = 100_000
@@ -58,8 +58,7 @@ class Summary:
         self.rows += chunk.lines
         self.scored += len(chunk.kept)
         self.rejected += len(chunk.bad)
-        for _, reason, _ in chunk.bad:
-            kind = reason_kind(reason)
+        for _, kind, _, _ in chunk.bad:
             self.reasons[kind] = self.reasons.get(kind, 0) + 1
 
     def line(self) -> str:
@@ -78,44 +77,41 @@ def _counts(reasons: dict) -> str:
 # ---------------------------------------------------------------------------- one row's checks
 
 
-def check_value(name: str, text: str) -> str | None:
+# A refusal: (the kind the summary counts it under, the reason the rejects file gives).
+Refusal = tuple[str, str]
+
+
+def check_value(name: str, text: str) -> Refusal | None:
     """Why ``text`` is not a valid value of feature ``name``, or None: the API's rules on CSV text."""
     stripped = text.strip()
     if not stripped:
-        return f"{name} is missing"
+        return "missing", f"{name} is missing"
     try:
         if "_" in stripped:  # Python's float() takes 1_000; neither JSON nor pandas does
             raise ValueError
         value = float(stripped)
     except ValueError:
-        return f"{name} is not a number ({stripped[:40]!r})"
+        return "not a number", f"{name} is not a number ({stripped[:40]!r})"
     if not math.isfinite(value):
-        return f"{name} is NaN or infinite; values must be finite"
+        return "not finite", f"{name} is NaN or infinite; values must be finite"
     if abs(value) > FLOAT32_MAX:
-        return f"{name} lies beyond ±{FLOAT32_MAX:.3g} (float32)"
+        return "float32", f"{name} lies beyond ±{FLOAT32_MAX:.3g} (float32)"
     return None
 
 
-def check_row(fields: list[str], width: int, columns: list[int], names: list[str]) -> str | None:
-    """Why a row's ``fields`` cannot be scored, or None."""
+def check_row(text: str, fields: list[str], width: int, columns: list[int], names: list[str]) -> Refusal | None:
+    """Why a row (its ``text``, parsed into ``fields``) cannot be scored, or None."""
+    if text.count('"') % 2:
+        return "unclosed quote", "has an unclosed quote (a field may not span lines)"
     if not fields:
-        return "is an empty line"
+        return "empty line", "is an empty line"
     if len(fields) != width:
-        return f"has {len(fields)} fields; the header has {width}"
+        return "wrong field count", f"has {len(fields)} fields; the header has {width}"
     for index, name in zip(columns, names, strict=True):
-        reason = check_value(name, fields[index])
-        if reason:
-            return reason
+        refusal = check_value(name, fields[index])
+        if refusal:
+            return refusal
     return None
-
-
-def reason_kind(reason: str) -> str:
-    """The short name a reason is counted under in the summary."""
-    kinds = {"infinite": "not finite", "fields": "wrong field count", "quote": "unclosed quote", "empty": "empty line"}
-    for kind in ("missing", "not a number", "infinite", "float32", "fields", "quote", "empty"):
-        if kind in reason:
-            return kinds.get(kind, kind)
-    return "other"
 
 
 # ---------------------------------------------------------------------------- the file
@@ -204,17 +200,16 @@ def fast_features(lines: list[bytes], layout: Layout) -> np.ndarray | None:
 
 
 def slow_features(lines: list[bytes], layout: Layout, first_line: int) -> tuple[np.ndarray, list[int], list[tuple]]:
-    """Row by row: (the valid rows' features, their indexes in ``lines``, the rejects)."""
+    """Row by row: (the valid rows' features, their indexes in ``lines``, the rejects as
+    (line number, kind, reason, row))."""
     good, rows, rejects = [], [], []
     width, names = len(layout.names), list(config.FEATURE_NAMES)
     for index, line in enumerate(lines):
         text = line.decode("utf-8", errors="replace")
         fields = next(csv.reader([text]), [])
-        reason = check_row(fields, width, layout.columns, names)
-        if text.count('"') % 2:
-            reason = "has an unclosed quote (a field may not span lines)"
-        if reason:
-            rejects.append((first_line + index, reason, text))
+        refusal = check_row(text, fields, width, layout.columns, names)
+        if refusal:
+            rejects.append((first_line + index, *refusal, text))
         else:
             good.append([float(fields[column]) for column in layout.columns])
             rows.append(index)
@@ -300,7 +295,7 @@ def score_file(
             def finish(chunk: Chunk) -> None:
                 labels, texts = answer_texts(np.asarray(chunk.predicted.result()))
                 out.write(output_lines(chunk.kept, labels, texts))
-                writer.writerows(chunk.bad)
+                writer.writerows((line, reason, row) for line, _, reason, row in chunk.bad)
                 summary.count(chunk)
                 if on_progress:
                     on_progress(chunk.read_to, summary.rows)

@@ -15,6 +15,7 @@ import pytest
 
 from src import body_parser, config
 from src.validation import InvalidInput, parse_features
+from tests.loop_ticks import while_ticking
 from tests.sample_requests import counting_row
 
 pytestmark = pytest.mark.unit
@@ -33,28 +34,12 @@ def big_body(rows: int = BIG_ROWS) -> bytes:
     return json.dumps(np.random.default_rng(7).standard_normal((rows, config.N_FEATURES)).tolist()).encode()
 
 
-async def parse_while_ticking(raw: bytes) -> tuple[object, int]:
+async def parse_while_ticking(raw: bytes) -> tuple[object, int | None]:
     """(the parse's result or InvalidInput, how often another task ran during it)."""
-    ticks = 0
-    done = asyncio.Event()
-
-    async def tick():
-        nonlocal ticks
-        while not done.is_set():
-            await asyncio.sleep(0.001)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0)  # the ticker is running
-    ticks = 0
     try:
-        result = await body_parser.parse(raw)
+        return await while_ticking(body_parser.parse(raw))
     except InvalidInput as exc:
-        result = exc
-    during = ticks
-    done.set()
-    await ticker
-    return result, during
+        return exc, None
 
 
 def test_a_large_body_is_parsed_in_the_helper_while_the_loop_runs(helper):

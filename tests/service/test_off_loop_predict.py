@@ -13,28 +13,15 @@ import asyncio, json
 import numpy as np
 import src.service as service
 from src import bentoml_adapter
+from tests.loop_ticks import while_ticking
 
 async def main(rows):
     features = np.random.default_rng(5).standard_normal((rows, service.config.N_FEATURES)).astype(np.float32)
     await service.positive_probability(features)  # loads the model: not what is measured
-    ticks, done = 0, asyncio.Event()
-
-    async def tick():
-        nonlocal ticks
-        while not done.is_set():
-            await asyncio.sleep(0.0005)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0)
-    ticks = 0
-    answer = await service.positive_probability(features)
-    during = ticks
-    done.set()
-    await ticker
+    answer, ticks = await while_ticking(service.positive_probability(features))
     booster = bentoml_adapter.loaded_runnable(service.runner).booster
     expected = booster.inplace_predict(features, validate_features=False)
-    return {"ticks": during, "same": bool(np.array_equal(answer, expected.astype(np.float64)))}
+    return {"ticks": ticks, "same": bool(np.array_equal(answer, expected.astype(np.float64)))}
 
 loop = asyncio.new_event_loop()
 asyncio.set_event_loop(loop)
