@@ -2,7 +2,8 @@
 
 The tutorial's booster (``xgb.train`` with ``binary:logistic``) with what it lacked: a held-out
 validation split, metrics, an evaluation report, and metadata that says which data and which
-parameters made each version. Every run saves a new version; ``<name>:latest`` follows it.
+parameters made each version, with the reference bins drift is measured against
+(src/reference.py). Every run saves a new version; ``<name>:latest`` follows it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import xgboost as xgb
 from sklearn.model_selection import train_test_split
 
-from src import config
+from src import config, reference
 from src.dataset import DataError, file_sha256, load_dataset
 from src.evaluate import compute_metrics, write_report
 
@@ -108,11 +109,13 @@ def train(
         "params": params,
         "num_boost_round": rounds,
         "decision_threshold": config.DECISION_THRESHOLD,
+        reference.METADATA_KEY: reference.build(x_train, proba, importance).to_metadata(),
     }
     tag = save_to_store(booster, metadata, importance)
     report_files = []
     if report_dir is not None:
         summary = {"model_tag": tag, **metadata, "feature_importance": importance}
+        summary.pop(reference.METADATA_KEY)  # bins for the deployment, not a figure for people
         report_files = write_report(Path(report_dir), y_val, proba, importance, summary)
     return TrainResult(tag=tag, metrics=metrics, report_files=report_files)
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from src import config
+from src.reference import Reference
 from src.train import main, predict_proba
 
 
@@ -31,6 +32,9 @@ def test_saved_with_labels_metadata_and_feature_importance(trained, data_path):
     importance = model.custom_objects["feature_importance"]
     assert set(importance) == set(config.FEATURE_NAMES)
     assert sum(importance.values()) > 0
+    drift_reference = Reference.from_metadata(meta)
+    assert drift_reference.series[1] == max(importance, key=importance.get)
+    assert drift_reference.rows["probability"] == meta["n_validation_rows"]
 
 
 def test_report_has_metrics_json_and_three_pngs(trained):
