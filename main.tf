@@ -187,6 +187,36 @@ variable "alarm_email" {
   }
 }
 
+variable "drift_metrics" {
+  type        = number
+  description = "How many series get drift metrics and alarms: the predicted probability first, then the features from the most important down (0: none). Each costs its bins as CloudWatch custom metrics (5 for the probability, 10 per feature, about $0.30 a month each) and its two alarms' metrics ($0.10 each): 2, the probability and the most important feature, is about $7.50 a month (docs/operations.md)."
+  default     = 2
+  validation {
+    condition     = var.drift_metrics >= 0 && floor(var.drift_metrics) == var.drift_metrics
+    error_message = "drift_metrics must be a whole number of at least 0."
+  }
+}
+
+variable "drift_psi_warn" {
+  type        = number
+  description = "Population stability index at which a drift alarm warns: the inputs or answers are moving."
+  default     = 0.1
+  validation {
+    condition     = var.drift_psi_warn >= 0.01
+    error_message = "drift_psi_warn must be a number of at least 0.01."
+  }
+}
+
+variable "drift_psi_act" {
+  type        = number
+  description = "Population stability index at which a drift alarm says to act (retrain, or find what changed upstream), and at which a canary whose answers or inputs moved this far is rolled back."
+  default     = 0.25
+  validation {
+    condition     = var.drift_psi_act >= 0.01
+    error_message = "drift_psi_act must be a number of at least 0.01."
+  }
+}
+
 variable "tracing" {
   type        = bool
   description = "Send X-Ray traces of each invocation (billed per trace)."
@@ -200,8 +230,12 @@ variable "snapstart" {
 }
 
 locals {
-  alias_name        = "live"
-  request_timeout_s = max(var.timeout - 1, var.timeout / 2)
+  alias_name            = "live"
+  request_timeout_s     = max(var.timeout - 1, var.timeout / 2)
+  drift_window_s        = 3600
+  drift_min_rows        = 500
+  canary_drift_window_s = 300
+  canary_drift_min_rows = 200
 }
 
 variable "image_repository" {
@@ -246,6 +280,20 @@ variable "data_sha256" {
   type        = string
   description = "SHA-256 of the data the model was trained on, written by `make deploy`."
   default     = ""
+}
+
+variable "drift_reference" {
+  type = object({
+    series    = list(string)
+    shares    = map(list(number))
+    smoothing = number
+  })
+  description = "The model's drift reference (src/reference.py), written by `make deploy`: the series in the order they are watched (the probability, then features by importance), each bin's share of the training rows, and the smoothing added to every bin's count. Empty: no drift metrics or alarms."
+  default     = { series = [], shares = {}, smoothing = 0 }
+  validation {
+    condition     = alltrue([for name in var.drift_reference.series : contains(keys(var.drift_reference.shares), name) && alltrue([for share in lookup(var.drift_reference.shares, name, []) : share > 0 && share < 1])])
+    error_message = "drift_reference: every series needs its shares, each between 0 and 1 (smoothed: never 0)."
+  }
 }
 
 variable "pinned_version" {
@@ -296,6 +344,7 @@ locals {
   # would kill it, so the client gets the service's 504 and message rather than API Gateway's.
   function_env = merge(
     { XGB_REQUEST_TIMEOUT_S = tostring(local.request_timeout_s) },
+    { for key, value in { XGB_DRIFT_NAMESPACE = local.drift_namespace, XGB_DRIFT_METRICS = tostring(length(local.drift_series)) } : key => value if length(local.drift_series) > 0 },
     var.environment_variables,
   )
   # Browsers send these with SigV4-signed requests (auth = iam).
@@ -803,10 +852,139 @@ resource "aws_cloudwatch_metric_alarm" "canary_errors" {
   alarm_actions       = local.alarm_actions
 }
 
+################################################################################
+# Drift: are the inputs and answers still like the training data?
+################################################################################
+
+# Each answer's log line carries its rows' counts per reference bin (src/drift_metrics.py) as an
+# Embedded Metric Format document: CloudWatch turns them into metrics <series>_bin<i> in
+# local.drift_namespace, with the function version as their dimension. No function computes the
+# index: each alarm's math expression does, over the bin counts of a window, against the shares
+# in var.drift_reference (those of the newest version's model, which the alarms watch).
+locals {
+  drift_series    = slice(var.drift_reference.series, 0, min(var.drift_metrics, length(var.drift_reference.series)))
+  drift_namespace = "${var.deployment_name}/drift"
+  drift_bins      = { for name in local.drift_series : name => length(var.drift_reference.shares[name]) }
+  # A bin's smoothed share of the window's rows: (count + smoothing) / (rows + smoothing × bins),
+  # the rows (n) being the sum of the bins' counts (b0, b1, ...).
+  drift_share = { for name in local.drift_series : name => [
+    for i in range(local.drift_bins[name]) : format("(FILL(b%d,0)+%g)/(n+%g)", i, var.drift_reference.smoothing, var.drift_reference.smoothing * local.drift_bins[name])
+  ] }
+  drift_rows = { for name in local.drift_series : name => join("+", [for i in range(local.drift_bins[name]) : "FILL(b${i},0)"]) }
+  # The population stability index: the sum over bins of (a - r) × ln(a / r), a the window's share
+  # and r the reference's; 0 until the window holds enough rows to be more than noise.
+  # Shares are written as decimals (8 places, trailing zeros cut), never in exponent notation.
+  drift_reference_share = { for name in local.drift_series : name => [for share in var.drift_reference.shares[name] : replace(format("%.8f", share), "/0+$/", "")] }
+  drift_psi_sum = { for name in local.drift_series : name => join("+", [
+    for i, share in local.drift_share[name] : format("(%s-%s)*LOG(%s/%s)", share, local.drift_reference_share[name][i], share, local.drift_reference_share[name][i])
+  ]) }
+  drift_psi        = { for name in local.drift_series : name => "IF(n>=${local.drift_min_rows},${local.drift_psi_sum[name]},0)" }
+  canary_drift_psi = { for name in local.drift_series : name => "IF(n>=${local.canary_drift_min_rows},${local.drift_psi_sum[name]},0)" }
+  # During a canary, the newest version's answers (bins b, rows n) against the base version's
+  # (bins c, rows m) on the same window: a model that answers differently, whatever its inputs.
+  canary_base_share = [for share in lookup(local.drift_share, "probability", []) : replace(replace(share, "FILL(b", "FILL(c"), "(n+", "(m+")]
+  canary_answers_psi = format("IF(n>=%d,IF(m>=%d,%s,0),0)", local.canary_drift_min_rows, local.canary_drift_min_rows, join("+", [
+    for i, share in lookup(local.drift_share, "probability", []) : format("(%s-%s)*LOG((%s)/(%s))", share, local.canary_base_share[i], share, local.canary_base_share[i])
+  ]))
+  drift_levels  = { warn = var.drift_psi_warn, act = var.drift_psi_act }
+  drift_alarms  = { for pair in setproduct(local.drift_series, keys(local.drift_levels)) : "${pair[0]}-${pair[1]}" => { series = pair[0], level = pair[1] } }
+  drift_meaning = { for name in local.drift_series : name => name == "probability" ? "the model's answers (the predicted probability)" : "the inputs' ${name}" }
+  # A canary is judged on every watched series: its inputs against the new model's own reference
+  # and, against the base version, its answers.
+  canary_drift = var.canary_percent > 0 && var.canary_base_version != "" ? toset(local.drift_series) : toset([])
+}
+
+resource "aws_cloudwatch_metric_alarm" "drift" {
+  for_each            = local.drift_alarms
+  alarm_name          = "${var.deployment_name}-drift-${each.key}"
+  alarm_description   = "${title(each.value.level)}: ${local.drift_meaning[each.value.series]} moved away from the training data (population stability index over the last ${local.drift_window_s / 60} minutes at least ${local.drift_levels[each.value.level]}); docs/operations.md says what to do."
+  threshold           = local.drift_levels[each.value.level]
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  dynamic "metric_query" {
+    for_each = range(local.drift_bins[each.value.series])
+    content {
+      id = "b${metric_query.value}"
+      metric {
+        namespace   = local.drift_namespace
+        metric_name = "${each.value.series}_bin${metric_query.value}"
+        dimensions  = { FunctionVersion = local.newest_version }
+        stat        = "Sum"
+        period      = local.drift_window_s
+      }
+    }
+  }
+  metric_query {
+    id         = "n"
+    expression = local.drift_rows[each.value.series]
+    label      = "rows"
+  }
+  metric_query {
+    id          = "psi"
+    expression  = local.drift_psi[each.value.series]
+    label       = "PSI of ${each.value.series}"
+    return_data = true
+  }
+}
+
+# During a canary: the new version's inputs against its model's reference, and its answers
+# against the base version's; `make deploy` rolls the canary back when one fires.
+resource "aws_cloudwatch_metric_alarm" "canary_drift" {
+  for_each            = local.canary_drift
+  alarm_name          = "${var.deployment_name}-canary-drift-${each.key}"
+  alarm_description   = each.key == "probability" ? "The new version answers unlike the version it replaces (PSI of their probabilities at least ${var.drift_psi_act}); `make deploy` rolls it back." : "The traffic's ${each.key} is unlike the new model's training data (PSI at least ${var.drift_psi_act}); `make deploy` rolls it back."
+  threshold           = var.drift_psi_act
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+
+  dynamic "metric_query" {
+    for_each = concat(
+      [for i in range(local.drift_bins[each.key]) : { id = "b${i}", bin = i, version = local.newest_version }],
+      each.key == "probability" ? [for i in range(local.drift_bins[each.key]) : { id = "c${i}", bin = i, version = var.canary_base_version }] : [],
+    )
+    content {
+      id = metric_query.value.id
+      metric {
+        namespace   = local.drift_namespace
+        metric_name = "${each.key}_bin${metric_query.value.bin}"
+        dimensions  = { FunctionVersion = metric_query.value.version }
+        stat        = "Sum"
+        period      = local.canary_drift_window_s
+      }
+    }
+  }
+  metric_query {
+    id         = "n"
+    expression = local.drift_rows[each.key]
+    label      = "rows of the new version"
+  }
+  dynamic "metric_query" {
+    for_each = each.key == "probability" ? [replace(local.drift_rows[each.key], "FILL(b", "FILL(c")] : []
+    content {
+      id         = "m"
+      expression = metric_query.value
+      label      = "rows of the base version"
+    }
+  }
+  metric_query {
+    id          = "psi"
+    expression  = each.key == "probability" ? local.canary_answers_psi : local.canary_drift_psi[each.key]
+    label       = "PSI of ${each.key}"
+    return_data = true
+  }
+}
+
 locals {
   # The alarms `make deploy` watches during a canary's bake time.
   canary_alarms = concat(
     aws_cloudwatch_metric_alarm.canary_errors[*].alarm_name,
+    [for name in sort(keys(aws_cloudwatch_metric_alarm.canary_drift)) : aws_cloudwatch_metric_alarm.canary_drift[name].alarm_name],
     [aws_cloudwatch_metric_alarm.function["function-errors"].alarm_name, aws_cloudwatch_metric_alarm.server_errors.alarm_name],
   )
   alias_metric = ["AWS/Lambda", "Invocations", "FunctionName", var.deployment_name, "Resource", local.alias_resource]

@@ -26,6 +26,7 @@ from deploy import endpoint, image, prerequisites, prune, release, terraform
 from deploy.deployment import OPERATOR_DIR, Deployment, ecr, load, operator_config, terraform_config
 from deploy.steps import Failure, StepFailed, bentoctl_executable, run, step, tail
 from src import config
+from src.reference import METADATA_KEY
 
 
 def installed_operators() -> dict:
@@ -52,7 +53,8 @@ def ensure_operator() -> None:
 
 
 def resolve_bento(tag: str) -> dict:
-    """The exact Bento tag, its model's tag and the SHA-256 of the model's training data."""
+    """The exact Bento tag, its model's tag, the SHA-256 of the model's training data and, when the
+    model has one, its drift reference (src/reference.py)."""
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -67,10 +69,14 @@ def resolve_bento(tag: str) -> dict:
     if len(models) != 1:
         raise StepFailed(f"Bento {bento.tag} holds {len(models)} models; this deployment serves exactly one")
     try:
-        data_sha256 = str(bentoml.models.get(models[0]).info.metadata.get("data_sha256", ""))
+        metadata = dict(bentoml.models.get(models[0]).info.metadata or {})
     except NotFound:
-        data_sha256 = ""
-    return {"bento_tag": str(bento.tag), "model_tag": models[0], "data_sha256": data_sha256}
+        metadata = {}
+    what = {"bento_tag": str(bento.tag), "model_tag": models[0], "data_sha256": str(metadata.get("data_sha256", ""))}
+    drift = metadata.get(METADATA_KEY)
+    if drift:  # what main.tf's drift alarms need: the series in order, their shares, the smoothing
+        what["drift_reference"] = {key: drift[key] for key in ("series", "shares", "smoothing")}
+    return what
 
 
 def generate_settings(deployment: Deployment) -> None:
@@ -182,7 +188,7 @@ def bake_canary(deployment: Deployment, base: str, newest: str, alarms: list[str
             raise release.end_canary(
                 deployment,
                 base,
-                f"alarms {fired} fired during the canary",
+                f"alarms {fired} fired during the canary{release.what_moved(deployment, fired)}",
                 f"read the logs (`aws logs tail /aws/lambda/{deployment.name} --since 30m`), fix, "
                 "then `make deploy` again",
             )

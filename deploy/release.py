@@ -135,3 +135,21 @@ def bake(deployment: Deployment, alarm_names: list[str], seconds: float) -> list
         if fired or time.monotonic() >= deadline:
             return fired
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+CANARY_DRIFT = "-canary-drift-"  # main.tf's canary drift alarms: <deployment>-canary-drift-<series>
+
+
+def what_moved(deployment: Deployment, fired: list[str]) -> str:
+    """For the canary's drift alarms among ``fired``: which series moved, as a clause to append."""
+    prefix = f"{deployment.name}{CANARY_DRIFT}"
+    moved = [name.removeprefix(prefix) for name in fired if name.startswith(prefix)]
+    if not moved:
+        return ""
+    said = [
+        "its answers (the probability) differ from the base version's"
+        if series == "probability"
+        else f"the traffic's {series} is unlike the new model's training data"
+        for series in moved
+    ]
+    return f" ({'; '.join(said)})"

@@ -91,3 +91,10 @@ OFF_LOOP_PARSE_BYTES = int(os.environ.get("XGB_OFF_LOOP_PARSE_BYTES", str(1024 *
 # Requests of this many rows or more are predicted on the runner's thread (XGBoost lets go of the
 # GIL while it predicts) rather than on the event loop; 0: always on the loop (Lambda sets it).
 OFF_LOOP_PREDICT_ROWS = int(os.environ.get("XGB_OFF_LOOP_PREDICT_ROWS", "10000"))
+
+# Drift counts per reference bin (src/drift_metrics.py). On Lambda, Terraform sets the namespace
+# and how many series (the probability first, then features by importance) go to CloudWatch
+# through the request's log line; locally /metrics counts every series when metrics are on.
+DRIFT_NAMESPACE = os.environ.get("XGB_DRIFT_NAMESPACE", "")
+DRIFT_METRICS = int(os.environ.get("XGB_DRIFT_METRICS", "0"))
+FUNCTION_VERSION = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "")  # Lambda sets it: "$LATEST" or 1, 2, ...

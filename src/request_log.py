@@ -6,12 +6,14 @@ included), adds ``X-Model-Version`` and, when on, records each request once: ``t
 `logging` record would cost as much again), or, in Lambda's JSON log format
 (``AWS_LAMBDA_LOG_FORMAT=JSON``), a `logging` record whose fields awslambdaric's formatter writes
 as keys of its own JSON object (:func:`log_through_logging`). The service adds what only it knows
-through two keys of the ASGI scope: the row count (:data:`ROWS`) and a refusal's reason
-(:data:`REFUSAL`).
+through keys of the ASGI scope: the row count (:data:`ROWS`), a refusal's reason
+(:data:`REFUSAL`) and more keys for the line (:data:`EXTRA`: the drift counts' Embedded Metric
+Format document); code that holds no scope sets them with :func:`annotate`.
 """
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import json
 import logging
@@ -25,6 +27,17 @@ logger = logging.getLogger("xgb_classifier.requests")
 
 ROWS = "xgb.rows"
 REFUSAL = "xgb.refusal"
+EXTRA = "xgb.extra"
+
+_current_scope: contextvars.ContextVar[dict | None] = contextvars.ContextVar("request_scope", default=None)
+
+
+def annotate(key: str, value) -> None:
+    """Set ``key`` of the current request's scope (from an endpoint, which holds none)."""
+    scope = _current_scope.get()
+    if scope is not None:
+        scope[key] = value
+
 
 # After time, level and message; api_request_id (Lambda) and error (a refusal) only when they apply.
 FIELDS = ("request_id", "method", "route", "status", "rows", "latency_ms", "model_version", "api_request_id", "error")
@@ -118,12 +131,14 @@ class RequestLog:
                 message = {**message, "headers": [*message.get("headers", ()), self.header]}
             await send(message)
 
+        token = _current_scope.set(scope)
         try:
             await self.app(scope, receive, send_with_version)
         except Exception:
             status = status or 500  # the server's error middleware answers 500
             raise
         finally:
+            _current_scope.reset(token)
             if self.log:
                 self._record(scope, status, time.perf_counter() - started)
 
@@ -154,6 +169,9 @@ class RequestLog:
         refusal = scope.get(REFUSAL)
         if refusal is not None:
             fields["error"] = refusal[:_MAX_TEXT]
+        extra = scope.get(EXTRA)
+        if extra:
+            fields.update(extra)
         if stream is None:
             logger.log(level, message, extra={"time": _utc_now(), **fields})
         else:

@@ -30,7 +30,7 @@ from bentoml.exceptions import BentoMLException, NotFound  # noqa: E402
 from bentoml.io import NumpyNdarray  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
-from src import body_parser, config, openapi_document, request_log, service_page  # noqa: E402
+from src import body_parser, config, drift_metrics, openapi_document, request_log, service_page  # noqa: E402
 from src.bentoml_adapter import load_booster, report_as, stored_model  # noqa: E402
 from src.error_middleware import ErrorMiddleware  # noqa: E402
 from src.server_tuning import (  # noqa: E402
@@ -138,6 +138,7 @@ runner = bentoml.legacy.Runner(
     embedded=True,
 )
 MODEL_FACTS = service_page.ModelFacts.from_model(model_ref)
+DRIFT = drift_metrics.for_model(dict(model_ref.info.metadata or {}), config.FUNCTION_VERSION)
 
 
 class DocumentedService(bentoml.legacy.Service):
@@ -174,12 +175,16 @@ features_input = FeatureMatrix.from_sample(_example, enforce_shape=False)
 
 async def positive_probability(features: np.ndarray) -> np.ndarray:
     """The model's probabilities: inline for the usual few rows, on the runner's thread for large
-    requests (config.OFF_LOOP_PREDICT_ROWS), so that the event loop serves others meanwhile."""
+    requests (config.OFF_LOOP_PREDICT_ROWS), so that the event loop serves others meanwhile.
+    Each answer's rows are counted in the drift bins, when drift metrics are on."""
     if 0 < config.OFF_LOOP_PREDICT_ROWS <= len(features):
         predicted = await runner.predict_proba.async_run(features)
     else:
         predicted = runner.predict_proba.run(features)
-    return np.asarray(predicted, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if DRIFT is not None:
+        request_log.annotate(request_log.EXTRA, DRIFT.observe(features, predicted))
+    return predicted
 
 
 CLASSIFY, PREDICT_PROBA = config.PREDICTION_ENDPOINTS  # each the API's name and its route

@@ -54,6 +54,14 @@ def request_timeout_s(function_timeout_s: float) -> float:
 # The same rule as the Terraform expression main.tf evaluates on its timeout variable.
 REQUEST_TIMEOUT_HCL = f"max(var.timeout - {REQUEST_TIMEOUT_MARGIN_S}, var.timeout / 2)"
 
+# Drift alarms: the population stability index over a window of bin counts, computed only once the
+# window holds enough rows for the index to be more than sampling noise (about bins / rows).
+DRIFT_WINDOW_S = 3600
+DRIFT_MIN_ROWS = 500
+# During a canary: a window that fits in the bake time, each version needing this many rows.
+CANARY_DRIFT_WINDOW_S = 300
+CANARY_DRIFT_MIN_ROWS = 200
+
 
 OPERATOR_SCHEMA = {
     "region": {
@@ -191,6 +199,35 @@ OPERATOR_SCHEMA = {
         "help_message": (
             "Address that gets an email when an alarm fires or clears (through an SNS topic); empty: no "
             "topic, alarms only show in CloudWatch."
+        ),
+    },
+    "drift_metrics": {
+        "type": "integer",
+        "coerce": int,
+        "default": 2,
+        "min": 0,
+        "help_message": (
+            "How many series get drift metrics and alarms: the predicted probability first, then the features "
+            "from the most important down (0: none). Each costs its bins as CloudWatch custom metrics (5 for "
+            "the probability, 10 per feature, about $0.30 a month each) and its two alarms' metrics ($0.10 each): "
+            "2, the probability and the most important feature, is about $7.50 a month (docs/operations.md)."
+        ),
+    },
+    "drift_psi_warn": {
+        "type": "number",
+        "coerce": float,
+        "default": 0.1,
+        "min": 0.01,
+        "help_message": "Population stability index at which a drift alarm warns: the inputs or answers are moving.",
+    },
+    "drift_psi_act": {
+        "type": "number",
+        "coerce": float,
+        "default": 0.25,
+        "min": 0.01,
+        "help_message": (
+            "Population stability index at which a drift alarm says to act (retrain, or find what changed "
+            "upstream), and at which a canary whose answers or inputs moved this far is rolled back."
         ),
     },
     "tracing": {

@@ -168,6 +168,13 @@ def refuse_listing_versions(seen) -> tuple | None:
     "case, env, failed_step, cause",
     [
         ("alarm", {"STANDIN_CANARY_FAILS": "1"}, "canary: version 2 takes 20 %", "xgb-classifier-canary-errors"),
+        (
+            "drift",
+            {"STANDIN_CANARY_DRIFT": "probability"},
+            "canary: version 2 takes 20 %",
+            "xgb-classifier-canary-drift-probability'] fired during the canary (its answers (the probability) "
+            "differ from the base version's)",
+        ),
         ("promotion", {}, "canary: promote version 2", "the apply that promotes it failed"),
     ],
 )

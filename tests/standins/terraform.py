@@ -6,7 +6,8 @@ applies them, printing Terraform-like progress lines. apply checks what main.tf'
 would (an image must be named), publishes a function version when the image changed, points the
 live alias as main.tf's locals say (pinned, canary routing, or the newest) from bentoctl.tfvars and
 the auto-loaded release.auto.tfvars.json, and creates the alarms a canary is watched with.
-STANDIN_CANARY_FAILS=1 sets the canary's alarm off, as a failing new version would. init knows a
+STANDIN_CANARY_FAILS=1 sets the canary's alarm off, as a failing new version would, and
+STANDIN_CANARY_DRIFT=<series> that series' canary drift alarm, as a new model that moved would. init knows a
 generated S3 backend.tf: the bucket must exist, and a change of backend needs -migrate-state."""
 
 from __future__ import annotations
@@ -277,13 +278,32 @@ def point_alias(found: dict, newest: str) -> tuple[str, dict]:
     return live, routing
 
 
+def canary_drift_series(found: dict) -> list[str]:
+    """The series main.tf gives canary drift alarms for these values, as Terraform core evaluates it."""
+    from tests.terraform_eval import EvaluationError, evaluate
+
+    given = ("deployment_name", "drift_reference", "drift_metrics", "canary_percent", "canary_base_version")
+    try:
+        return sorted(
+            evaluate("local.canary_drift", Path("main.tf").resolve(), **{k: found[k] for k in given if k in found})
+        )
+    except EvaluationError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def alarms(found: dict, canary_active: bool) -> list[str]:
     watch = client("cloudwatch", found)
     name = found["deployment_name"]
-    names = ([f"{name}-canary-errors"] if found.get("canary_percent", 0) > 0 else []) + [
-        f"{name}-function-errors",
-        f"{name}-5xx",
-    ]
+    drift = [f"{name}-canary-drift-{series}" for series in canary_drift_series(found)]
+    names = (
+        ([f"{name}-canary-errors"] if found.get("canary_percent", 0) > 0 else [])
+        + drift
+        + [
+            f"{name}-function-errors",
+            f"{name}-5xx",
+        ]
+    )
     for alarm in names:
         watch.put_metric_alarm(
             AlarmName=alarm,
@@ -299,6 +319,11 @@ def alarms(found: dict, canary_active: bool) -> list[str]:
     if canary_active and os.environ.get("STANDIN_CANARY_FAILS") == "1":
         watch.set_alarm_state(
             AlarmName=f"{name}-canary-errors", StateValue="ALARM", StateReason="stand-in: canary errors"
+        )
+    moved = os.environ.get("STANDIN_CANARY_DRIFT")  # a series whose canary drift alarm fires
+    if canary_active and moved and f"{name}-canary-drift-{moved}" in drift:
+        watch.set_alarm_state(
+            AlarmName=f"{name}-canary-drift-{moved}", StateValue="ALARM", StateReason="stand-in: drift"
         )
     return names
 

@@ -47,7 +47,7 @@ DEPLOY_ONLY = ("keep_versions", "state_bucket", "public_url_uncapped", "base_ima
 PASSED_THROUGH = tuple(key for key in operator_schema() if key not in BUILD_KEYS + DEPLOY_ONLY)
 # What is deployed, written by `bentoctl build` or `make deploy` into DEPLOYED_FILE (git-ignored,
 # loaded by Terraform by itself), so that the tracked bentoctl.tfvars holds settings only.
-DEPLOYED = ("image_repository", "image_version", "bento_tag", "model_tag", "data_sha256")
+DEPLOYED = ("image_repository", "image_version", "bento_tag", "model_tag", "data_sha256", "drift_reference")
 DEPLOYED_FILE = "deployed.auto.tfvars.json"
 # Lambda function names allow upper case; ECR repository names, which this deployment shares, do not.
 DEPLOYMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,55}")
@@ -137,7 +137,9 @@ def write_deployed(directory: Path, **values: str) -> Path:
         split_image_tag(f"{values.get('image_repository', 'x')}:{values.get('image_version', 'x')}")
     merged = {**deployed_values(directory), **values}
     path = Path(directory) / DEPLOYED_FILE
-    path.write_text(json.dumps({key: merged.get(key, "") for key in DEPLOYED}, indent=2) + "\n")
+    # drift_reference is an object: left out when unknown, so that main.tf's default (none) applies.
+    written = {key: merged.get(key, "") for key in DEPLOYED if key in merged or key != "drift_reference"}
+    path.write_text(json.dumps(written, indent=2) + "\n")
     return path
 
 
@@ -162,6 +164,8 @@ def check_spec(name: str, spec: dict) -> None:
             "reserved_concurrency: 0 would throttle every request; use -1 (unreserved) or a cap of at least 1"
         )
     spec = {**spec_defaults(), **spec}
+    if spec["drift_psi_warn"] >= spec["drift_psi_act"]:
+        raise SpecError("drift_psi_warn must be below drift_psi_act: the warning comes first")
     public_url = spec["endpoint"] == "function_url" and spec["auth"] == "none"
     if public_url and spec["reserved_concurrency"] < 1 and not spec["public_url_uncapped"]:
         raise SpecError(
@@ -248,7 +252,14 @@ def variable_block(name: str, rule: dict) -> str:
 def operator_locals() -> dict[str, str]:
     """main.tf's locals whose home is operator_config.py, as HCL expressions."""
     config = operator_config()
-    return {"alias_name": hcl_string(config.ALIAS_NAME), "request_timeout_s": config.REQUEST_TIMEOUT_HCL}
+    return {
+        "alias_name": hcl_string(config.ALIAS_NAME),
+        "request_timeout_s": config.REQUEST_TIMEOUT_HCL,
+        "drift_window_s": str(config.DRIFT_WINDOW_S),
+        "drift_min_rows": str(config.DRIFT_MIN_ROWS),
+        "canary_drift_window_s": str(config.CANARY_DRIFT_WINDOW_S),
+        "canary_drift_min_rows": str(config.CANARY_DRIFT_MIN_ROWS),
+    }
 
 
 def locals_block(values: dict[str, str]) -> str:
