@@ -10,7 +10,9 @@ median time less the median of the layer it wraps. No sockets and no HTTP parsin
 is BentoML's and our middleware's work per request.
 
 ``request-log``: the request log alone (src/request_log.py) around an app that answers at once,
-its line written to /dev/null, then with its line off: µs per request beyond the bare app's.
+its line written to /dev/null, then with its line off: µs per request beyond the bare app's; and
+the drift counts (src/drift_metrics.py) of a one-row answer in that line, as on Lambda, for the
+default two series and for all of them: µs beyond the line without them.
 
 :func:`import_costs`: the modules a handler's import loads, from ``python -X importtime``, by the
 top-level package that first pulled them in.
@@ -26,6 +28,10 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+
+import numpy as np
+
+from src import config
 
 ROUNDS, WARM_UP = 3000, 300
 
@@ -127,10 +133,22 @@ def request_log_costs() -> dict[str, float]:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b"[1]"})
 
+    def counting(series: int):
+        counter = _drift_counter(series)
+        features, probability = np.full((1, config.N_FEATURES), 0.3), np.array([0.7])
+
+        async def app(scope, receive, send):
+            request_log.annotate(request_log.EXTRA, counter.observe(features, probability))
+            await answer(scope, receive, send)
+
+        return request_log.RequestLog(app, "xgb_model:bench", log=True)
+
     apps = {
         "bare": answer,
         "with_line": request_log.RequestLog(answer, "xgb_model:bench", log=True),
         "without_line": request_log.RequestLog(answer, "xgb_model:bench", log=False),
+        "drift_default": counting(_default_drift_series()),
+        "drift_all": counting(1 + config.N_FEATURES),
     }
 
     async def medians_us() -> dict[str, float]:
@@ -144,7 +162,28 @@ def request_log_costs() -> dict[str, float]:
         return {name: statistics.median(each) * 1e6 for name, each in times.items()}
 
     medians = asyncio.run(medians_us())
-    return {name: medians[name] - medians["bare"] for name in ("with_line", "without_line")}
+    costs = {name: medians[name] - medians["bare"] for name in ("with_line", "without_line")}
+    costs.update({name: medians[name] - medians["with_line"] for name in ("drift_default", "drift_all")})
+    return costs
+
+
+def _default_drift_series() -> int:
+    """The deployment's default drift_metrics (operator_config.py)."""
+    from deploy.deployment import terraform_config
+
+    return terraform_config.spec_defaults()["drift_metrics"]
+
+
+def _drift_counter(series: int):
+    """A counter as the Lambda function has it (namespace set), on a reference of generated rows."""
+    from src import reference
+    from src.drift_metrics import DriftCounter
+
+    rng = np.random.default_rng(1)
+    importance = {name: float(i) for i, name in enumerate(config.FEATURE_NAMES)}
+    ref = reference.build(rng.normal(size=(8_000, config.N_FEATURES)), rng.uniform(size=2_000), importance)
+    watched = ref.series[:series]
+    return DriftCounter(ref, watched, watched, namespace="bench/drift", version="1")
 
 
 def import_costs(importtime_stderr: str, root: str) -> dict[str, float]:

@@ -57,13 +57,9 @@ class DriftCounter:
             for i in range(len(edges) + 1)
         ]
         emitted = set(emitted) if namespace else set()
-        self.emitted = np.array(
-            [
-                name in emitted
-                for name, edges in zip(self.series, self.edges, strict=True)
-                for _ in range(len(edges) + 1)
-            ]
-        )
+        self.emitted = [
+            name in emitted for name, edges in zip(self.series, self.edges, strict=True) for _ in range(len(edges) + 1)
+        ]
         self.definitions = [{"Name": name, "Unit": "Count"} for name in self.names]
         self.namespace, self.version = namespace, version
         self.prometheus_children = None
@@ -74,33 +70,42 @@ class DriftCounter:
                 for i in range(len(edges) + 1)
             ]
 
-    def counts(self, features: np.ndarray, probability: np.ndarray) -> np.ndarray:
-        """Rows per bin, every counted series' bins one after the other (offsets: self.offsets)."""
+    def hits(self, features: np.ndarray, probability: np.ndarray) -> dict[int, int]:
+        """The bins with a count, {bin's place in self.names: rows}."""
         if len(probability) <= SMALL_REQUEST_ROWS:
-            counts = np.zeros(self.offsets[-1], dtype=np.int64)
+            found: dict[int, int] = {}
             rows, answers = features.tolist(), probability.tolist()
-            for column, edges, offset in zip(self.columns, self.edges, self.offsets, strict=False):
+            for column, edges, offset in zip(self.columns, self.edges, self.offsets.tolist(), strict=False):
                 for row, answer in zip(rows, answers, strict=True):
-                    value = answer if column is None else row[column]
-                    counts[offset + bisect.bisect_right(edges, value)] += 1
-            return counts
+                    place = offset + bisect.bisect_right(edges, answer if column is None else row[column])
+                    found[place] = found.get(place, 0) + 1
+            return found
         index = []
         for column, edges, offset in zip(self.columns, self.edges, self.offsets, strict=False):
             values = probability if column is None else features[:, column]
             index.append(np.searchsorted(edges, values, side="right") + offset)
-        return np.bincount(np.concatenate(index), minlength=self.offsets[-1])
+        counts = np.bincount(np.concatenate(index), minlength=self.offsets[-1])
+        nonzero = np.flatnonzero(counts)
+        return dict(zip(nonzero.tolist(), counts[nonzero].tolist(), strict=True))
+
+    def counts(self, features: np.ndarray, probability: np.ndarray) -> np.ndarray:
+        """Rows per bin, every counted series' bins one after the other (as self.names)."""
+        counts = np.zeros(self.offsets[-1], dtype=np.int64)
+        for place, rows in self.hits(features, probability).items():
+            counts[place] = rows
+        return counts
 
     def observe(self, features: np.ndarray, probability: np.ndarray) -> dict | None:
         """Count one answer; the EMF document's keys for its log line, or None if nothing is emitted."""
-        counts = self.counts(features, probability)
-        nonzero = np.flatnonzero(counts)
+        hits = self.hits(features, probability)
         if self.prometheus_children is not None:
-            for i in nonzero.tolist():
-                self.prometheus_children[i].inc(int(counts[i]))
-        emitted = nonzero[self.emitted[nonzero]].tolist()
+            for place, rows in hits.items():
+                self.prometheus_children[place].inc(rows)
+        emitted = [place for place in hits if self.emitted[place]]
         if not emitted:
             return None
-        fields = {self.names[i]: int(counts[i]) for i in emitted}
+        emitted.sort()
+        fields = {self.names[place]: hits[place] for place in emitted}
         fields[DIMENSION] = self.version
         fields["_aws"] = {
             "Timestamp": int(time.time() * 1000),
@@ -108,7 +113,7 @@ class DriftCounter:
                 {
                     "Namespace": self.namespace,
                     "Dimensions": [[DIMENSION]],
-                    "Metrics": [self.definitions[i] for i in emitted],
+                    "Metrics": [self.definitions[place] for place in emitted],
                 }
             ],
         }

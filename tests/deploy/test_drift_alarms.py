@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from src import config, drift_metrics, reference
+from src.drift import PSI_ACT as ACT
+from src.drift import PSI_WARN as WARN
 from src.generate_data import make_dataset
 from src.train import feature_importance, fit, predict_proba
 from tests import metric_math
@@ -17,7 +19,6 @@ from tests.terraform_eval import MAIN_TF, evaluate
 
 pytestmark = pytest.mark.unit
 DEPLOYMENT = "xgb-classifier"
-WARN, ACT = 0.1, 0.25
 
 
 def features_and_target(n_rows: int, seed: int):
@@ -202,3 +203,10 @@ def test_a_reference_with_a_zero_share_is_refused(world):
     assert variable_accepts("drift_reference", ref)
     broken = {**ref, "shares": {**ref["shares"], "probability": [0.0, 0.5, 0.5, 0.0, 0.0]}}
     assert not variable_accepts("drift_reference", broken)
+
+
+def test_the_settings_defaults_are_the_reports_thresholds():
+    """The alarms (operator_config.py's defaults) and the offline report judge by the same numbers."""
+    from aws_lambda_operator.terraform_config import spec_defaults
+
+    assert (spec_defaults()["drift_psi_warn"], spec_defaults()["drift_psi_act"]) == (WARN, ACT)

@@ -228,3 +228,30 @@ def test_a_real_run_defaults_to_the_configured_model(trained, data_path, ref, tm
     summary = json.loads((tmp_path / "drift.json").read_text())
     assert summary["model_tag"] == trained.tag and summary["rows"] == 10_000
     assert (tmp_path / "drift.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_the_report_gives_the_numbers_of_the_deployments_alarm_expression(trained, built_bento, frame, ref, tmp_path):
+    """The same rows through the report and through main.tf's alarm expressions, as Terraform core
+    writes them from the reference `make deploy` sends (deploy.cli.resolve_bento), agree."""
+    from deploy.cli import resolve_bento
+    from src.drift import report
+    from tests import metric_math
+    from tests.terraform_eval import evaluate
+
+    shifted = frame.copy()
+    shifted[ref.series[1]] += shifted[ref.series[1]].std() / 2
+    path = tmp_path / "shifted.csv"
+    shifted.to_csv(path, index=False)
+    result = report(trained.tag, path, None)
+    deployed = resolve_bento(built_bento)["drift_reference"]
+    alarms = evaluate(
+        "{ psi = local.drift_psi, rows = local.drift_rows }",
+        deployment_name="xgb-classifier",
+        drift_reference=deployed,
+        drift_metrics=len(deployed["series"]),
+    )
+    for name in ref.series:
+        values = {f"b{i}": float(count) for i, count in enumerate(result.counts[name])}
+        alarm = metric_math.evaluate(alarms["psi"][name], values, {"n": alarms["rows"][name]})
+        assert alarm == pytest.approx(result.psi[name], rel=1e-6, abs=1e-9), name
+    assert result.psi[ref.series[1]] > PSI_WARN
