@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 PIP_FLAGS := --quiet --disable-pip-version-check
 
 .PHONY: setup check-python image-tools browser-tools data train build forget-missing ready serve \
-  lambda-local batch-score lint format test test-fast bench deploy generate rollback destroy clean
+  lambda-local batch-score drift-report lint format test test-fast bench deploy generate rollback destroy clean
 
 # ---------------------------------------------------------------------------- environments
 # Every environment in one place: its folder, and the requirements (-r) and constraints (-c)
@@ -66,7 +66,7 @@ MAKE_STATE := .make
 DATA_FILE := data/data.csv
 MODEL_STAMP := $(MAKE_STATE)/model
 BENTO_STAMP := $(MAKE_STATE)/bento
-TRAIN_INPUTS := src/train.py src/dataset.py src/evaluate.py src/config.py
+TRAIN_INPUTS := src/train.py src/dataset.py src/evaluate.py src/reference.py src/config.py
 # What the Bento holds: bentofile.yaml's include list is the one home for it.
 BENTO_INPUTS := bentofile.yaml requirements-serve.txt $(shell sed -n 's/^ *- *"\(src\/[^"]*\)"/\1/p' bentofile.yaml)
 
@@ -123,6 +123,13 @@ batch-score: $(STAMP)
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make batch-score INPUT=in.csv OUTPUT=out.csv"; exit 2; }
 	@$(MAKE) --no-print-directory forget-missing $(MODEL_STAMP)
 	XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(PY) -m src.batch_score "$(INPUT)" "$(OUTPUT)"
+
+# How far a CSV's rows drifted from the current model's training data: make drift-report DATA=rows.csv
+# (PSI per series; reports/drift.png and drift.json; python -m src.drift --help).
+drift-report: $(STAMP)
+	@test -n "$(DATA)" || { echo "usage: make drift-report DATA=rows.csv"; exit 2; }
+	@$(MAKE) --no-print-directory forget-missing $(MODEL_STAMP)
+	$(PY) -m src.drift --reference $$(cat $(MODEL_STAMP)) --data "$(DATA)"
 
 # The current Bento's Lambda handler, in the image's environment, read-only, behind a local API
 # Gateway (payload 2.0) on http://127.0.0.1:3001: python -m deploy.lambda_local --help.
