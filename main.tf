@@ -989,7 +989,7 @@ locals {
   )
   alias_metric = ["AWS/Lambda", "Invocations", "FunctionName", var.deployment_name, "Resource", local.alias_resource]
   request_dims = flatten([for key, value in local.requests_dimensions : [key, value]])
-  dashboard_widgets = [
+  dashboard_widgets = concat([
     { type = "metric", x = 0, y = 0, width = 12, height = 6, properties = {
       title = "Requests", region = var.region, stat = "Sum", period = 60, view = "timeSeries"
       metrics = [
@@ -1014,7 +1014,19 @@ locals {
       title = "Cold starts (per 5 minutes) and their init time", region = var.region, view = "timeSeries"
       query = "SOURCE '${aws_cloudwatch_log_group.lambda.name}' | filter type = \"platform.report\" and ispresent(record.metrics.initDurationMs) | stats count(*) as cold_starts, avg(record.metrics.initDurationMs) as init_ms by bin(5m)"
     } },
-  ]
+  ], local.drift_widgets)
+  # One graph per watched series: its PSI per hour, the alarms' expression, with both thresholds.
+  drift_widgets = [for i, name in local.drift_series : {
+    type = "metric", x = 12 * (i % 2), y = 12 + 6 * floor(i / 2), width = 12, height = 6, properties = {
+      title = "Drift: PSI of ${name}, per hour", region = var.region, view = "timeSeries", period = local.drift_window_s
+      metrics = concat(
+        [for bin in range(local.drift_bins[name]) : [local.drift_namespace, "${name}_bin${bin}", "FunctionVersion", local.newest_version, { id = "b${bin}", stat = "Sum", visible = false }]],
+        [[{ id = "n", expression = local.drift_rows[name], label = "rows", visible = false }]],
+        [[{ id = "psi", expression = local.drift_psi[name], label = "PSI" }]],
+      )
+      annotations = { horizontal = [{ label = "warn", value = var.drift_psi_warn }, { label = "act", value = var.drift_psi_act }] }
+    }
+  }]
 }
 
 resource "aws_cloudwatch_dashboard" "service" {

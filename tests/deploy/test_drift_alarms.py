@@ -210,3 +210,20 @@ def test_the_settings_defaults_are_the_reports_thresholds():
     from aws_lambda_operator.terraform_config import spec_defaults
 
     assert (spec_defaults()["drift_psi_warn"], spec_defaults()["drift_psi_act"]) == (WARN, ACT)
+
+
+def test_the_dashboard_graphs_each_watched_series_psi_with_the_alarms_expression(world):
+    ref = deployed(world["a"][1])
+    given = {"deployment_name": DEPLOYMENT, "region": "us-east-1", "drift_reference": ref, "drift_metrics": 2}
+    out = evaluate("{ widgets = local.drift_widgets, psi = local.drift_psi }", MAIN_TF, **given)
+    assert [w["properties"]["title"] for w in out["widgets"]] == [
+        f"Drift: PSI of {s}, per hour" for s in ref["series"][:2]
+    ]
+    for widget, name in zip(out["widgets"], ref["series"][:2], strict=True):
+        metrics = widget["properties"]["metrics"]
+        assert metrics[-1] == [{"id": "psi", "expression": out["psi"][name], "label": "PSI"}]
+        assert [m[1] for m in metrics[:-2]] == [
+            drift_metrics.metric_name(name, i) for i in range(len(ref["shares"][name]))
+        ]
+        assert [line["value"] for line in widget["properties"]["annotations"]["horizontal"]] == [WARN, ACT]
+    assert evaluate("local.drift_widgets", MAIN_TF, **{**given, "drift_metrics": 0}) == []
