@@ -189,7 +189,10 @@ def test_lambda_log_lines_carry_the_drift_counts_as_emf(task_dir, trained, boost
 
 def test_local_metrics_count_every_series(trained, booster, tmp_path_factory):
     """`bentoml serve` with metrics on: /metrics has the same counts, for every series."""
-    srv = serve(tmp_path_factory.mktemp("drift-metrics"), env={"XGB_SERVER_METRICS": "1", "XGB_SERVER_WORKERS": "1"})
+    srv = serve(
+        tmp_path_factory.mktemp("drift-metrics"),
+        env={"XGB_MODEL_TAG": trained.tag, "XGB_SERVER_METRICS": "1", "XGB_SERVER_WORKERS": "1"},
+    )
     try:
         rows = np.random.default_rng(4).normal(size=(30, config.N_FEATURES))
         for chunk in (rows[:1], rows[1:]):
