@@ -126,10 +126,18 @@ class Layout:
     columns: list[int]
 
     @classmethod
-    def read(cls, header: bytes, path: Path) -> Layout:
-        names = next(csv.reader([header.decode("utf-8-sig").rstrip("\r\n")]), [])
+    def parse(cls, header: bytes, errors: str = "strict") -> tuple[Layout, list[str], set[str]]:
+        """The header's layout, the feature columns it lacks (the layout holds only the others'
+        places), and every name it has."""
+        names = next(csv.reader([header.decode("utf-8-sig", errors=errors).rstrip("\r\n")]), [])
         found = {name.strip(): index for index, name in enumerate(names)}
         missing = [name for name in config.FEATURE_NAMES if name not in found]
+        columns = [found[name] for name in config.FEATURE_NAMES if name in found]
+        return cls(header.rstrip(b"\r\n"), names, columns), missing, set(found)
+
+    @classmethod
+    def read(cls, header: bytes, path: Path) -> Layout:
+        layout, missing, found = cls.parse(header)
         if missing:
             raise BatchError(
                 f"{path}: the header lacks {', '.join(missing)}; it needs the columns "
@@ -138,7 +146,7 @@ class Layout:
         clashes = [name for name in OUTPUT_COLUMNS if name in found]
         if clashes:
             raise BatchError(f"{path}: the header already has {', '.join(clashes)}: rename them, they are the output's")
-        return cls(header.rstrip(b"\r\n"), names, [found[name] for name in config.FEATURE_NAMES])
+        return layout
 
 
 def line_chunks(file, chunk_rows: int, block_bytes: int = 1 << 23) -> Iterator[list[bytes]]:

@@ -17,7 +17,6 @@ made, drift or not; 2 when it could not be (what was expected, and what to do, o
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -111,15 +110,13 @@ def load_model(model_tag: str):
 def read_layout(header: bytes, path: Path) -> Layout:
     """Where the feature columns are in the file's header; other columns are ignored (a file
     batch_score wrote, with its label and probability, will do)."""
-    names = next(csv.reader([header.decode("utf-8-sig", errors="replace").rstrip("\r\n")]), [])
-    found = {name.strip(): index for index, name in enumerate(names)}
-    missing = [name for name in config.FEATURE_NAMES if name not in found]
+    layout, missing, _ = Layout.parse(header, errors="replace")
     if missing:
         raise DriftError(
             f"{path}: the header lacks {', '.join(missing)}; it needs the columns "
             f"{', '.join(config.FEATURE_NAMES)} by name (any order, other columns are ignored)"
         )
-    return Layout(header.rstrip(b"\r\n"), names, [found[name] for name in config.FEATURE_NAMES])
+    return layout
 
 
 def bin_file(data_path: Path, booster, ref: reference.Reference) -> tuple[dict[str, np.ndarray], int, dict[str, int]]:

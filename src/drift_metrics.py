@@ -50,7 +50,7 @@ class DriftCounter:
         self.series = tuple(counted)
         self.columns = [None if name == PROBABILITY else reference.column(name) for name in self.series]
         self.edges = [list(reference.edges[name]) for name in self.series]
-        self.offsets = np.cumsum([0] + [len(edges) + 1 for edges in self.edges])
+        self.offsets = np.cumsum([0] + [len(edges) + 1 for edges in self.edges]).tolist()  # each series' first bin
         self.names = [
             metric_name(name, i)
             for name, edges in zip(self.series, self.edges, strict=True)
@@ -75,7 +75,7 @@ class DriftCounter:
         if len(probability) <= SMALL_REQUEST_ROWS:
             found: dict[int, int] = {}
             rows, answers = features.tolist(), probability.tolist()
-            for column, edges, offset in zip(self.columns, self.edges, self.offsets.tolist(), strict=False):
+            for column, edges, offset in zip(self.columns, self.edges, self.offsets, strict=False):
                 for row, answer in zip(rows, answers, strict=True):
                     place = offset + bisect.bisect_right(edges, answer if column is None else row[column])
                     found[place] = found.get(place, 0) + 1
