@@ -126,3 +126,52 @@ class QueuedRuntimeApi(RuntimeApi):
             document = {"errorMessage": error}
         self.errors.append({"request": request, **(document if isinstance(document, dict) else {"error": document})})
         self.done.set()
+
+
+def run_entry_command(
+    task_dir: Path, events: list[dict], log: Path, lines: int, env: dict
+) -> tuple[bool, QueuedRuntimeApi, str]:
+    """The image's entry command (`python -m awslambdaric lambda_app.handler`) from the read-only
+    code directory as an unprivileged user, serving ``events`` from a queued Runtime API with
+    ``env`` added to the function's; once every event is answered and ``lines`` request lines
+    (JSON naming a route) are in ``log``, the process group is stopped. Returns whether every
+    event was answered, the (closed) Runtime API with its errors and results, and the output."""
+    import signal
+    import time
+
+    from deploy.lambda_runtime import code_env, read_only_prefix
+
+    api = QueuedRuntimeApi(events)
+    full_env = {**code_env(task_dir), "AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": "lambda_app.handler", **env}
+    command = [sys.executable, "-m", "awslambdaric", "lambda_app.handler"]
+    with open(log, "wb") as stdout:
+        process = subprocess.Popen(
+            read_only_prefix(task_dir) + command,
+            cwd=task_dir,
+            env=full_env,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    try:
+        finished = api.done.wait(timeout=120)
+        # The last line follows the last answer: wait for it, not for a fixed time.
+        deadline = time.monotonic() + 30
+        while len(request_lines(log.read_bytes().decode(errors="replace"))) < lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        api.close()
+    return finished, api, log.read_bytes().decode(errors="replace")
+
+
+def request_lines(text: str) -> list[dict]:
+    """The request log's lines in some output: JSON objects that name a route."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if "route" in entry:
+                lines.append(entry)
+    return lines

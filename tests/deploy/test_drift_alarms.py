@@ -4,8 +4,6 @@ longhand; fresh traffic stays quiet, a shifted feature and a model trained on ot
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -14,7 +12,7 @@ from src.drift import PSI_ACT as ACT
 from src.drift import PSI_WARN as WARN
 from src.generate_data import make_dataset
 from src.train import feature_importance, fit, predict_proba
-from tests import metric_math
+from tests import longhand, metric_math
 from tests.terraform_eval import MAIN_TF, evaluate
 
 pytestmark = pytest.mark.unit
@@ -80,14 +78,6 @@ def window(booster, ref, rows) -> dict[str, dict[str, float]]:
     }
 
 
-def longhand_psi(counts, expected, smoothing):
-    total = sum(counts) + smoothing * len(counts)
-    return sum(
-        ((c + smoothing) / total - e) * math.log(((c + smoothing) / total) / e)
-        for c, e in zip(counts, expected, strict=True)
-    )
-
-
 def alarm_psi(expressions, name, values, canary=False):
     kind = "canary" if canary else "psi"
     return metric_math.evaluate(expressions[kind][name], values, {"n": expressions["rows"][name]})
@@ -106,7 +96,7 @@ def test_the_alarm_expression_is_the_longhand_psi_of_the_same_counts(world, expr
     booster, ref = world["a"]
     for name, values in window(booster, ref, world["traffic"][:3_000]).items():
         counts = [values[f"b{i}"] for i in range(len(values))]
-        want = longhand_psi(counts, ref.shares[name], reference.SMOOTHING)
+        want = longhand.psi(counts, ref.shares[name], reference.SMOOTHING)
         assert alarm_psi(expressions, name, values) == pytest.approx(want, rel=1e-6, abs=1e-9), name
 
 

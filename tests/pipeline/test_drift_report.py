@@ -13,6 +13,7 @@ import pytest
 
 from src import config, reference
 from src.drift import PSI_ACT, PSI_WARN, main
+from tests import longhand
 from tests.commands import run_python
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,15 +45,6 @@ def table_rows(out: str) -> dict[str, tuple[float, str]]:
         if len(parts) == 3 and parts[2] in ("ok", "warn", "act"):
             rows[parts[0]] = (float(parts[1]), parts[2])
     return rows
-
-
-def longhand_psi(counts, expected, smoothing) -> float:
-    total = sum(counts) + smoothing * len(counts)
-    value = 0.0
-    for count, share in zip(counts, expected, strict=True):
-        observed = (count + smoothing) / total
-        value += (observed - share) * math.log(observed / share)
-    return value
 
 
 def longhand_counts(values, edges) -> list[int]:
@@ -95,7 +87,7 @@ def test_json_holds_every_number_and_its_psi_is_the_formula(trained, data_path, 
             (c + reference.SMOOTHING) / (10_000 + reference.SMOOTHING * len(entry["counts"])) for c in entry["counts"]
         ]
         assert entry["shares"] == pytest.approx(smoothed, rel=1e-12), name
-        expected = longhand_psi(entry["counts"], entry["reference_shares"], reference.SMOOTHING)
+        expected = longhand.psi(entry["counts"], entry["reference_shares"], reference.SMOOTHING)
         assert entry["psi"] == pytest.approx(expected, rel=1e-9, abs=1e-15), name
         assert entry["verdict"] == "ok"
     assert summary["moved"] == []

@@ -4,10 +4,6 @@ document (on Lambda, under awslambdaric), and on /metrics locally with metrics o
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -16,11 +12,10 @@ import requests
 from prometheus_client import CollectorRegistry, Counter
 
 from deploy.lambda_events import http_api_v2
-from deploy.lambda_runtime import code_env, read_only_prefix
 from src import config, drift_metrics, reference, request_log
 from src.reference import PROBABILITY, Reference
 from tests.commands import serve
-from tests.lambda_harness import QueuedRuntimeApi
+from tests.lambda_harness import request_lines, run_entry_command
 
 NAMESPACE = "xgb-classifier/drift"
 
@@ -143,39 +138,16 @@ def test_lambda_log_lines_carry_the_drift_counts_as_emf(task_dir, trained, boost
     batches = [rng.normal(size=(n, config.N_FEATURES)) for n in (1, 5, 40)]
     events = [http_api_v2(json.dumps(batch.tolist()), path="/predict_proba") for batch in batches]
     events.append(http_api_v2(json.dumps([[1, 2]]), path="/classify"))  # refused: no counts
-    api = QueuedRuntimeApi(events)
     env = {
-        **code_env(task_dir),
-        "AWS_LAMBDA_RUNTIME_API": api.address,
-        "_HANDLER": "lambda_app.handler",
         "AWS_LAMBDA_FUNCTION_NAME": "xgb-classifier",
         "AWS_LAMBDA_FUNCTION_VERSION": "12",
         "AWS_LAMBDA_LOG_FORMAT": log_format,
         "XGB_DRIFT_NAMESPACE": NAMESPACE,
         "XGB_DRIFT_METRICS": "2",
     }
-    log = tmp_path / "awslambdaric.log"
-    with open(log, "wb") as stdout:
-        process = subprocess.Popen(
-            read_only_prefix(task_dir) + [sys.executable, "-m", "awslambdaric", "lambda_app.handler"],
-            cwd=task_dir,
-            env=env,
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    try:
-        finished = api.done.wait(timeout=120)
-        deadline = time.monotonic() + 30
-        while log.read_bytes().count(b'"route"') < len(events) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        api.close()
-    output = log.read_text(errors="replace")
+    finished, api, output = run_entry_command(task_dir, events, tmp_path / "awslambdaric.log", len(events), env)
     assert finished and not api.errors, (api.errors, output[-3000:])
-    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"route"' in line]
+    lines = request_lines(output)
     assert len(lines) == len(events), output[-3000:]
     ref = stored_reference(trained.tag)
     for batch, line in zip(batches, lines, strict=False):

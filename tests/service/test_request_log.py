@@ -8,10 +8,6 @@ import asyncio
 import io
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -20,10 +16,9 @@ import pytest
 import requests
 
 from deploy.lambda_events import http_api_v2
-from deploy.lambda_runtime import code_env, read_only_prefix
 from src import config, request_log
 from tests.commands import run_python, serve
-from tests.lambda_harness import QueuedRuntimeApi
+from tests.lambda_harness import request_lines, run_entry_command
 from tests.log_capture import captured, log_endpoint_error
 from tests.sample_requests import NARROW, ROW, over_the_limit
 
@@ -37,17 +32,6 @@ CASES = {
     "415": ("POST", "/classify", json.dumps([ROW]), "text/plain", 415, None, "unsupported content type"),
     "404": ("GET", "/nowhere", "", None, 404, None, None),
 }
-
-
-def request_lines(text: str) -> list[dict]:
-    """The request log's lines in some output: JSON objects that name a route."""
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            entry = json.loads(line)
-            if "route" in entry:
-                lines.append(entry)
-    return lines
 
 
 def check_line(entry: dict, case: str, model_version: str, json_format: bool = False) -> None:
@@ -269,36 +253,10 @@ def lambda_events() -> list[dict]:
 
 @pytest.mark.parametrize("log_format", ["JSON", "Text"])
 def test_lambda_logs_one_line_per_request_with_its_ids(task_dir, trained, log_format, tmp_path):
-    """The image's entry command (`python -m awslambdaric lambda_app.handler`) from the read-only
-    code directory as an unprivileged user, with AWS_LAMBDA_LOG_FORMAT as Lambda sets it."""
-    api = QueuedRuntimeApi(lambda_events())
-    env = {
-        **code_env(task_dir),
-        "AWS_LAMBDA_RUNTIME_API": api.address,
-        "_HANDLER": "lambda_app.handler",
-        "AWS_LAMBDA_FUNCTION_NAME": "xgb-classifier",
-        "AWS_LAMBDA_LOG_FORMAT": log_format,
-    }
-    command = [sys.executable, "-m", "awslambdaric", "lambda_app.handler"]
-    log = tmp_path / "awslambdaric.log"
-    with open(log, "wb") as stdout:
-        process = subprocess.Popen(
-            read_only_prefix(task_dir) + command,
-            cwd=task_dir,
-            env=env,
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    try:
-        finished = api.done.wait(timeout=120)
-        # The last line follows the last answer: wait for it, not for a fixed time.
-        new_output(log, 0, lambda text: len(request_lines(text)) >= len(CASES), timeout=30)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        api.close()
-    output = log.read_bytes().decode(errors="replace")
+    """The image's entry command from the read-only code directory as an unprivileged user, with
+    AWS_LAMBDA_LOG_FORMAT as Lambda sets it."""
+    env = {"AWS_LAMBDA_FUNCTION_NAME": "xgb-classifier", "AWS_LAMBDA_LOG_FORMAT": log_format}
+    finished, api, output = run_entry_command(task_dir, lambda_events(), tmp_path / "awslambdaric.log", len(CASES), env)
     assert finished and not api.errors, (api.errors, output[-3000:])
     lines = request_lines(output)
     assert len(lines) == len(CASES), output[-4000:]
