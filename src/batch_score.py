@@ -33,7 +33,7 @@ import orjson
 import pandas as pd
 
 from src import config
-from src.validation import FLOAT32_MAX
+from src.validation import FLOAT32_MAX, Refusal, check_value
 
 OUTPUT_COLUMNS = ("label", "probability")
 REJECT_COLUMNS = ("line", "reason", "row")
@@ -75,28 +75,6 @@ def _counts(reasons: dict) -> str:
 
 
 # ---------------------------------------------------------------------------- one row's checks
-
-
-# A refusal: (the kind the summary counts it under, the reason the rejects file gives).
-Refusal = tuple[str, str]
-
-
-def check_value(name: str, text: str) -> Refusal | None:
-    """Why ``text`` is not a valid value of feature ``name``, or None: the API's rules on CSV text."""
-    stripped = text.strip()
-    if not stripped:
-        return "missing", f"{name} is missing"
-    try:
-        if "_" in stripped:  # Python's float() takes 1_000; neither JSON nor pandas does
-            raise ValueError
-        value = float(stripped)
-    except ValueError:
-        return "not a number", f"{name} is not a number ({stripped[:40]!r})"
-    if not math.isfinite(value):
-        return "not finite", f"{name} is NaN or infinite; values must be finite"
-    if abs(value) > FLOAT32_MAX:
-        return "float32", f"{name} lies beyond ±{FLOAT32_MAX:.3g} (float32)"
-    return None
 
 
 def check_row(text: str, fields: list[str], width: int, columns: list[int], names: list[str]) -> Refusal | None:

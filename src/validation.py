@@ -12,6 +12,7 @@ and other malformed bodies with a 500 or a silent 200.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import orjson
@@ -23,6 +24,33 @@ EXPECTED = (
     f"({', '.join(config.FEATURE_NAMES)}), e.g. {json.dumps(config.EXAMPLE_ROWS)}"
 )
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # the largest value a feature may take (float32)
+
+
+# A refusal of one value: (the kind a summary counts it under, the reason given for it).
+Refusal = tuple[str, str]
+
+
+def check_number(name: str, value: float) -> Refusal | None:
+    """Why ``value`` may not be feature ``name``'s, or None: finite, and within float32."""
+    if not math.isfinite(value):
+        return "not finite", f"{name} is NaN or infinite; values must be finite"
+    if abs(value) > FLOAT32_MAX:
+        return "float32", f"{name} lies beyond ±{FLOAT32_MAX:.3g} (float32)"
+    return None
+
+
+def check_value(name: str, text: str) -> Refusal | None:
+    """Why the text ``text`` (a CSV field) is not a valid value of feature ``name``, or None."""
+    stripped = text.strip()
+    if not stripped:
+        return "missing", f"{name} is missing"
+    try:
+        if "_" in stripped:  # Python's float() takes 1_000; neither JSON nor pandas does
+            raise ValueError
+        value = float(stripped)
+    except ValueError:
+        return "not a number", f"{name} is not a number ({stripped[:40]!r})"
+    return check_number(name, value)
 
 
 class InvalidInput(ValueError):

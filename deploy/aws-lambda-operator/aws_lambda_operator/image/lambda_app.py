@@ -8,7 +8,10 @@ the service's ASGI app, so the function answers as `bentoml serve` does. Nothing
 outside /tmp. A named stage's ``/<stage>`` prefix is removed before routing, an event that is
 not an HTTP event (the console's test button) gets an explanation, and a browser's CORS preflight
 that API Gateway forwards (main.tf's unauthenticated OPTIONS routes) gets an empty 204, to which
-API Gateway adds the CORS headers it is configured with.
+API Gateway adds the CORS headers it is configured with. A batch of CSV rows from main.tf's batch
+state machine (a Distributed Map's ``{"Items": [...]}``, :mod:`src.batch_event`) is checked row by
+row, its valid rows predicted through the same HTTP path (``/predict_proba``, in requests of at
+most ``config.MAX_ROWS`` rows), and answered with a label and probability, or a reason, per row.
 
 The garbage collector is paused during the cold start, which builds hundreds of thousands of
 objects that live as long as the process; they are then frozen (left out of later collections).
@@ -41,7 +44,7 @@ os.environ.setdefault("XGB_OFF_LOOP_PREDICT_ROWS", "0")
 from mangum import Mangum  # noqa: E402
 from snapshot_restore_py import register_after_restore, register_before_snapshot  # noqa: E402
 
-from src import config  # noqa: E402 (the Bento's code, copied beside this module)
+from src import batch_event, config  # noqa: E402 (the Bento's code, copied beside this module)
 from src.bentoml_adapter import start_app  # noqa: E402
 
 
@@ -135,7 +138,33 @@ def reseed() -> None:
     random.seed()
 
 
+def prediction_event(rows: list[list[float]], request_id: str) -> dict:
+    """A payload 2.0 event posting ``rows`` to the probability route, for a batch's valid rows."""
+    event = warm_up_event()
+    event["body"] = json.dumps(rows)
+    event["headers"]["user-agent"] = event["requestContext"]["http"]["userAgent"] = "batch"
+    event["requestContext"]["requestId"] = request_id
+    event["rawPath"] = event["requestContext"]["http"]["path"] = config.PREDICTION_ROUTES[1]
+    return event
+
+
+def score_batch(event: dict, context) -> dict:
+    """Each row of a Distributed Map's batch answered: a label and probability, or why not."""
+    batch = batch_event.read(event)
+    request_id = getattr(context, "aws_request_id", "batch")
+    probabilities, model = [], config.MODEL_TAG
+    for start in range(0, len(batch.features), config.MAX_ROWS):
+        answer = _adapter(prediction_event(batch.features[start : start + config.MAX_ROWS], request_id), context)
+        if answer.get("statusCode") != 200:
+            raise batch_event.BatchEventError(f"the service answered {answer.get('statusCode')}: {answer.get('body')}")
+        probabilities += json.loads(answer["body"])
+        model = answer.get("headers", {}).get("x-model-version", model)
+    return batch_event.answer(batch, probabilities, model)
+
+
 def handler(event, context):
+    if batch_event.is_batch_event(event):
+        return score_batch(event, context)
     if not _is_http_event(event):
         return {"statusCode": 400, "headers": {"content-type": "text/plain"}, "body": NOT_HTTP}
     if _is_preflight(event):
