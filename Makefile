@@ -4,7 +4,7 @@
 PYTHON ?= python3.11
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: setup check-python image-tools browser-tools data train build forget-missing ready serve \
+.PHONY: setup check-python image-tools browser-tools asl-tools data train build forget-missing ready serve \
   lambda-local batch-score drift-report lint format test test-fast bench deploy generate rollback destroy clean
 
 # ---------------------------------------------------------------------------- environments
@@ -58,6 +58,13 @@ image-tools:
 	  /usr/bin/podman /usr/bin/buildah /usr/bin/skopeo /usr/bin/mmdebstrap /usr/bin/docker-registry)
 browser-tools:
 	$(call apt_install_missing,chromium chromium-driver,/usr/bin/chromium /usr/bin/chromedriver)
+# npm's asl-validator (pinned in tests/asl/package-lock.json) checks the batch state machine's definition.
+ASL_VALIDATOR := tests/asl/node_modules/.bin/asl-validator
+asl-tools: $(ASL_VALIDATOR)
+$(ASL_VALIDATOR): tests/asl/package.json tests/asl/package-lock.json
+	$(call apt_install_missing,nodejs npm,/usr/bin/node /usr/bin/npm)
+	cd tests/asl && npm ci --silent --no-audit --no-fund
+	touch $@
 
 # ---------------------------------------------------------------------------- the pipeline
 # Each step reruns only when its inputs changed or its output is gone from the store.
@@ -118,11 +125,14 @@ build: $(STAMP)
 serve: ready
 	XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(VENV)/bin/bentoml serve src.service:svc --host 127.0.0.1 --port 3000
 
-# A CSV scored by the current model: make batch-score INPUT=in.csv OUTPUT=out.csv (python -m src.batch_score --help).
+# A CSV scored by the current model: make batch-score INPUT=in.csv OUTPUT=out.csv on this machine
+# (python -m src.batch_score --help), or INPUT=s3://bucket/in.csv OUTPUT=s3://bucket/out/ on the
+# deployment's batch state machine (setting batch; python -m deploy batch-score --help).
 batch-score: $(STAMP)
-	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make batch-score INPUT=in.csv OUTPUT=out.csv"; exit 2; }
-	@$(MAKE) --no-print-directory forget-missing $(MODEL_STAMP)
-	XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(PY) -m src.batch_score "$(INPUT)" "$(OUTPUT)"
+	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make batch-score INPUT=in.csv OUTPUT=out.csv (or s3://... both)"; exit 2; }
+	@case "$(INPUT)" in s3://*) $(PY) -m deploy batch-score "$(INPUT)" "$(OUTPUT)" $(ARGS);; *) \
+	  $(MAKE) --no-print-directory forget-missing $(MODEL_STAMP) && \
+	  XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(PY) -m src.batch_score "$(INPUT)" "$(OUTPUT)";; esac
 
 # How far a CSV's rows drifted from the current model's training data: make drift-report DATA=rows.csv
 # (PSI per series; reports/drift.png and drift.json; python -m src.drift --help).
@@ -161,7 +171,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m unit -q
 
 # Every test: the lint, the unit tests (they fail first, and fast), then the rest. CI runs this (.ci/run).
-test: lint test-fast setup image-tools browser-tools
+test: lint test-fast setup image-tools browser-tools asl-tools
 	$(PY) -m pytest -m "not unit"
 
 # Benchmarks (bench/run.py): writes bench/results.md and bench/results.json.

@@ -15,7 +15,9 @@ same repetition. Then ours runs a sustained soak while its resident memory is sa
 
 Lambda, in an environment built by replaying the image's Dockerfile, from a read-only code
 directory: our handler and a hand-written one without BentoML (bench/peers/lambda_handler.py),
-each timed from a fresh process to its first answer (cold) and per event (warm), alternately.
+each timed from a fresh process to its first answer (cold) and per event (warm), alternately;
+then ours on Step Functions batches (a Distributed Map's ItemBatcher events, the rows as an
+ItemReader reads the generator's CSV) of several sizes: the handler's time per batch.
 
 Every figure is the median of the repetitions with their range; results go to
 bench/results.md and bench/results.json. Everything runs in bench/work/ with its own BentoML
@@ -522,6 +524,40 @@ def batch_runs(tag: str, booster, repeat: int) -> dict:
 # ---------------------------------------------------------------------------- Lambda
 
 
+# Batch sizes timed on the handler: a small one, the batch_rows default, the most batch_rows allows.
+BATCH_EVENT_ROWS = (100, 800, 2000)
+BATCH_EVENT_REPEATS = 40
+
+
+def batch_events() -> dict[int, dict]:
+    """One Distributed Map batch per size: the generator's rows read back as CSV text, each with
+    its index, as main.tf's ItemSelector wraps them."""
+    import csv
+
+    from src.generate_data import write_dataset
+
+    path = write_dataset(WORK / "batch-event-rows.csv", n_rows=max(BATCH_EVENT_ROWS))
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    return {n: {"Items": [{"index": i, "row": row} for i, row in enumerate(rows[:n])]} for n in BATCH_EVENT_ROWS}
+
+
+def batch_event_runs(task: Path, python: Path, repeat: int) -> dict:
+    """Our handler's time per batch, ms, per batch size: ``repeat`` fresh processes of
+    BATCH_EVENT_REPEATS warm calls each, the median call of each process."""
+    from deploy.lambda_runtime import run_in_process
+
+    figures: dict[int, list[float]] = {n: [] for n in BATCH_EVENT_ROWS}
+    for n, event in batch_events().items():
+        for _ in range(repeat):
+            report = run_in_process(task, [event], python, repeat=BATCH_EVENT_REPEATS)
+            answer = report["responses"][0]
+            assert answer["scored"] == n and answer["rejected"] == 0, {k: answer[k] for k in ("scored", "rejected")}
+            figures[n].append(statistics.median(report["warm_s"]) * 1000)
+    log("batch events, ms per batch", {n: round(statistics.median(v), 2) for n, v in figures.items()})
+    return {str(n): spread(values) for n, values in figures.items()}
+
+
 # What deploy/lambda_driver.py's SnapStart mode reports: the init a snapshot would hold, and the
 # first answer after the restore point (no process is checkpointed here: CRIU cannot on this kernel).
 SNAPSTART_KEYS = ("init_s", "restore_first_answer_s")
@@ -592,7 +628,9 @@ def lambda_runs(repeat: int, cold_runs: int, warm_events: int) -> dict:
                 f"lambda run {rep + 1}/{repeat}:",
                 {name: {k: round(v[-1], 4) for k, v in f.items()} for name, f in figures.items()},
             )
+        batch_ms = batch_event_runs(task, python, repeat)
         return {
+            "batch_event_ms": batch_ms,
             "imports_ms": import_ms,
             "image_env_mb": size,
             "cold_runs_per_repetition": cold_runs,
@@ -929,6 +967,17 @@ def markdown(results: dict) -> str:
         "(awslambdaric's before-snapshot hooks, ours a warm-up prediction; the snapshot point; the after-restore "
         "hooks; the event). `criu check` fails on this kernel, so no process is checkpointed: the restore is "
         "the same process carrying on, and on AWS Lambda's own restore of the snapshot comes before these figures.",
+        "",
+        "Ours on Step Functions batches (src/batch_event.py: a Distributed Map's ItemBatcher event, the "
+        "generator's rows as an ItemReader reads a CSV, each wrapped with its index), per batch, warm, median "
+        f"of {BATCH_EVENT_REPEATS} calls in each of the repetitions' processes:",
+        "",
+        "| rows per batch | ms per batch | µs per row |",
+        "|---|---|---|",
+        *[
+            f"| {int(n):,} | {fmt(figure, 2)} | {figure['median'] * 1000 / int(n):.1f} |"
+            for n, figure in lam["batch_event_ms"].items()
+        ],
         "",
         f"Image Python environment (site-packages, with the bytecode the image compiles): "
         f"{lam['image_env_mb']:.0f} MB.",

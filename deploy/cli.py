@@ -9,6 +9,8 @@ deploy:   prerequisites → operator → Bento → settings (bentoctl generate) 
 rollback: the live alias back to the previous published version (or --to N), at once, then
           recorded for Terraform; nothing is rebuilt or pushed.
 generate: main.tf and bentoctl.tfvars from deployment_config.yaml (bentoctl generate), no AWS.
+batch-score: a CSV in S3 scored by the batch state machine (setting batch), its progress shown,
+          its failed batches named (deploy/batch.py).
 destroy:  terraform destroy (when the state holds anything), and only once it succeeded, the
           image repository; then the deployed values are forgotten.
 """
@@ -22,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from deploy import endpoint, image, prerequisites, prune, release, terraform
+from deploy import batch, endpoint, image, prerequisites, prune, release, terraform
 from deploy.deployment import OPERATOR_DIR, Deployment, ecr, load, operator_config, terraform_config
 from deploy.steps import Failure, StepFailed, bentoctl_executable, run, step, tail
 from src import config
@@ -260,6 +262,23 @@ def destroy(deployment: Deployment) -> None:
     )
 
 
+def batch_score(deployment: Deployment, source: str, results: str, state_machine: str | None, poll_s: float) -> int:
+    """One batch job on the deployed state machine (Terraform's output, unless given)."""
+    with step("batch settings"):
+        locations = batch.locations(source, results, deployment.spec)
+    with step("batch state machine"):
+        if not state_machine:
+            state_machine = terraform.outputs(deployment).get("batch_state_machine") or ""
+        if not state_machine:
+            raise StepFailed(
+                "Terraform's outputs name no batch state machine",
+                "set spec.batch: true with batch_input and batch_output in deployment_config.yaml, then `make deploy`",
+            )
+        print(f"    {state_machine}")
+    with step("batch job"):
+        return batch.score(*locations, deployment.region, state_machine, poll_s)
+
+
 YES_HELP = "apply a plan that destroys or replaces the function, its alias, the API or the function URL"
 
 
@@ -288,6 +307,11 @@ def parser() -> argparse.ArgumentParser:
     rollback_command.add_argument("--to", default=None, metavar="VERSION", help="a published version number")
     rollback_command.add_argument("--yes", action="store_true", help=YES_HELP)
     commands.add_parser("destroy", help="terraform destroy, then delete the image repository")
+    batch_command = commands.add_parser("batch-score", help="a CSV in S3 scored on Lambda by the batch state machine")
+    batch_command.add_argument("input", metavar="INPUT", help="the CSV, s3://bucket/key, under batch_input")
+    batch_command.add_argument("output", metavar="OUTPUT", help="the results' prefix, under batch_output")
+    batch_command.add_argument("--state-machine", default=None, help="its ARN (default: Terraform's output)")
+    batch_command.add_argument("--poll-seconds", type=float, default=5.0, help="how often progress is read")
     return parser
 
 
@@ -307,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             generate(deployment)
         elif args.command == "rollback":
             rollback(deployment, args.to)
+        elif args.command == "batch-score":
+            return batch_score(deployment, args.input, args.output, args.state_machine, args.poll_seconds)
         else:
             destroy(deployment)
     except Failure as failure:

@@ -61,6 +61,10 @@ DRIFT_MIN_ROWS = 500
 # During a canary: a window that fits in the bake time, each version needing this many rows.
 CANARY_DRIFT_WINDOW_S = 300
 CANARY_DRIFT_MIN_ROWS = 200
+# Batch scoring: Step Functions limits a child workflow's input (a batch) to 256 KiB; the batcher
+# stops a batch short of that, leaving room for what the Map state adds around the items.
+BATCH_MAX_INPUT_BYTES = 240 * 1024
+S3_PREFIX_REGEX = r"(|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*?\s]*)?)"
 
 
 OPERATOR_SCHEMA = {
@@ -281,6 +285,56 @@ OPERATOR_SCHEMA = {
             "from a snapshot taken after the init instead of running it. Off by default: for Python, AWS "
             "bills the snapshot's cache per GB-second while a version is active and each restore per GB, "
             "and each publish waits for the snapshot (docs/deploy.md#snapstart)."
+        ),
+    },
+    "batch": {
+        "type": "boolean",
+        "default": False,
+        "help_message": (
+            "A Step Functions state machine that scores a CSV in S3 on the function, its rows fanned out in "
+            "batches over concurrent invocations of the live alias (a Distributed Map): `make batch-score "
+            "INPUT=s3://... OUTPUT=s3://...`. Needs batch_input and batch_output (docs/batch.md)."
+        ),
+    },
+    "batch_input": {
+        "type": "string",
+        "default": "",
+        "regex": S3_PREFIX_REGEX,
+        "help_message": (
+            "S3 prefix of the CSV files the batch state machine may read, e.g. s3://my-bucket/scoring/in/ "
+            "(its role may read nothing else); required with batch."
+        ),
+    },
+    "batch_output": {
+        "type": "string",
+        "default": "",
+        "regex": S3_PREFIX_REGEX,
+        "help_message": (
+            "S3 prefix the batch state machine writes its results under, e.g. s3://my-bucket/scoring/out/ "
+            "(its role may write nothing else); required with batch."
+        ),
+    },
+    "batch_concurrency": {
+        "type": "integer",
+        "coerce": int,
+        "default": 100,
+        "min": 1,
+        "max": 10000,
+        "help_message": (
+            "Batches scored at once (the Distributed Map's MaxConcurrency, at most 10,000): each is one "
+            "invocation, so this also takes that much of the function's concurrency while a job runs."
+        ),
+    },
+    "batch_rows": {
+        "type": "integer",
+        "coerce": int,
+        "default": 800,
+        "min": 1,
+        "max": 2000,
+        "help_message": (
+            "Most rows per batch (one invocation), at most 2,000 so that a batch's answers fit Step Functions' "
+            "256 KiB limit on a state's output; a batch also stops at 240 KiB of rows, under the same limit "
+            "on a child workflow's input (docs/batch.md: measured cost per batch)."
         ),
     },
     # Set by `bentoctl build` once the image is pushed; absent before the first build.

@@ -30,8 +30,9 @@ CALLERS = [
     ]
     if "boto3" in path.read_text()
 ]
-SERVICES = ("ecr", "lambda", "cloudwatch", "sts")
+SERVICES = ("ecr", "lambda", "cloudwatch", "sts", "stepfunctions", "s3")
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
+IAM_PREFIX = {"stepfunctions": "states"}  # boto3's service name -> IAM's action prefix, where they differ
 
 
 def allowed_actions() -> set[str]:
@@ -55,7 +56,8 @@ def called_operations() -> set[str]:
     operations = set()
     for service in SERVICES:
         mapping = boto3.client(service, region_name="us-east-1").meta.method_to_api_mapping
-        operations |= {f"{service}:{mapping[name]}" for name in names if name in mapping}
+        prefix = IAM_PREFIX.get(service, service)
+        operations |= {f"{prefix}:{mapping[name]}" for name in names if name in mapping}
     return operations
 
 
@@ -68,6 +70,9 @@ def test_every_aws_call_of_the_deploy_code_is_allowed():
         "lambda:UpdateAlias",
         "lambda:ListVersionsByFunction",
         "cloudwatch:DescribeAlarms",
+        "states:StartExecution",
+        "states:DescribeMapRun",
+        "s3:GetObject",
     } <= calls, calls
     missing = calls - allowed_actions() - NEEDS_NO_PERMISSION
     assert not missing, f"the deploy code calls {sorted(missing)}, which deploy/deployer-policy.json does not allow"
@@ -135,6 +140,7 @@ def test_every_statement_is_explained_and_every_action_is_used_by_something():
         "cloudwatch:UntagResource",
         "sns:TagResource",
         "sns:UntagResource",
+        "states:UntagResource",
     }
     unexplained = allowed_actions() - used - documented_elsewhere
     assert not unexplained, f"allowed but used by nothing listed: {sorted(unexplained)}"
@@ -160,7 +166,17 @@ def actions_of(sid: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "sid",
-    ["EcrRepositoryAndPush", "LambdaFunction", "FunctionRole", "Alarms", "Dashboard", "AlarmTopic", "AlarmKeyAlias"],
+    [
+        "EcrRepositoryAndPush",
+        "LambdaFunction",
+        "FunctionRole",
+        "Alarms",
+        "Dashboard",
+        "AlarmTopic",
+        "AlarmKeyAlias",
+        "BatchStateMachine",
+        "BatchJobs",
+    ],
 )
 def test_statements_are_scoped_to_this_deployments_names(sid):
     resources = resources_of(sid)

@@ -56,7 +56,7 @@ def test_cloudwatch_may_use_the_key_for_this_deployments_alarms_only():
     assert condition["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
     [pattern] = as_list(condition["ArnLike"]["aws:SourceArn"])
     names = alarm_names()
-    assert len(names) == 6 and "svc-canary-errors" in names
+    assert len(names) == 7 and {"svc-canary-errors", "svc-batch-failed"} <= set(names)
     for name in names:
         assert fnmatch.fnmatchcase(f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:{name}", pattern), (name, pattern)
     for other in (

@@ -166,6 +166,11 @@ def check_spec(name: str, spec: dict) -> None:
     spec = {**spec_defaults(), **spec}
     if spec["drift_psi_warn"] >= spec["drift_psi_act"]:
         raise SpecError("drift_psi_warn must be below drift_psi_act: the warning comes first")
+    if spec["batch"] and not (spec["batch_input"] and spec["batch_output"]):
+        raise SpecError(
+            "batch: true needs batch_input and batch_output, the S3 prefixes it reads CSV files from and "
+            "writes results to, e.g. s3://my-bucket/scoring/in/ and s3://my-bucket/scoring/out/"
+        )
     public_url = spec["endpoint"] == "function_url" and spec["auth"] == "none"
     if public_url and spec["reserved_concurrency"] < 1 and not spec["public_url_uncapped"]:
         raise SpecError(
@@ -259,6 +264,7 @@ def operator_locals() -> dict[str, str]:
         "drift_min_rows": str(config.DRIFT_MIN_ROWS),
         "canary_drift_window_s": str(config.CANARY_DRIFT_WINDOW_S),
         "canary_drift_min_rows": str(config.CANARY_DRIFT_MIN_ROWS),
+        "batch_max_input_bytes": str(config.BATCH_MAX_INPUT_BYTES),
     }
 
 

@@ -838,6 +838,181 @@ resource "aws_cloudwatch_dashboard" "service" {
 }
 
 ################################################################################
+# Batch scoring: a CSV in S3, its rows fanned out over the live alias (setting batch)
+################################################################################
+
+# A Distributed Map reads the CSV (its first row the header) straight from S3, groups the rows into
+# batches of at most batch_rows (and local.batch_max_input_bytes), and scores each batch in a child
+# workflow that invokes the live alias once; the handler answers every row (src/batch_event.py),
+# bad rows with their reason. The results go to S3 through the Map's ResultWriter. An execution's
+# input: {"input": {"bucket", "key"}, "output": {"bucket", "prefix"}} (`make batch-score` writes it);
+# the role reaches only the two prefixes of the settings, so nothing else can be read or written.
+locals {
+  batch_input        = var.batch ? regex("^s3://([^/]+)/?(.*)$", var.batch_input) : ["", ""]
+  batch_output       = var.batch ? regex("^s3://([^/]+)/?(.*)$", var.batch_output) : ["", ""]
+  batch_name         = "${var.deployment_name}-batch"
+  batch_machine_arn  = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${local.batch_name}"
+  batch_retried      = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"]
+  batch_task_timeout = var.timeout + 5
+  batch_definition = jsonencode({
+    Comment = "Scores a CSV in S3 with ${var.deployment_name}'s live alias, batch by batch; results in S3."
+    StartAt = "Score rows"
+    States = {
+      "Score rows" = {
+        Type = "Map"
+        ItemReader = {
+          Resource     = "arn:aws:states:::s3:getObject"
+          ReaderConfig = { InputType = "CSV", CSVHeaderLocation = "FIRST_ROW" }
+          Parameters   = { "Bucket.$" = "$.input.bucket", "Key.$" = "$.input.key" }
+        }
+        # Each row with its place among the data rows, so that every answer says which row it is.
+        ItemSelector = { "index.$" = "$$.Map.Item.Index", "row.$" = "$$.Map.Item.Value" }
+        ItemBatcher  = { MaxItemsPerBatch = var.batch_rows, MaxInputBytesPerBatch = local.batch_max_input_bytes }
+        ItemProcessor = {
+          ProcessorConfig = { Mode = "DISTRIBUTED", ExecutionType = "EXPRESS" }
+          StartAt         = "Score a batch"
+          States = {
+            "Score a batch" = {
+              Type           = "Task"
+              Resource       = "arn:aws:states:::lambda:invoke"
+              Parameters     = { FunctionName = aws_lambda_alias.live.arn, "Payload.$" = "$" }
+              OutputPath     = "$.Payload"
+              TimeoutSeconds = local.batch_task_timeout
+              # Lambda's own failures and throttles are retried; a batch the handler refuses is not.
+              Retry = [{ ErrorEquals = local.batch_retried, IntervalSeconds = 1, MaxAttempts = 6, BackoffRate = 2, JitterStrategy = "FULL" }]
+              End   = true
+            }
+          }
+        }
+        MaxConcurrency             = var.batch_concurrency
+        ToleratedFailurePercentage = 0
+        ResultWriter = {
+          Resource   = "arn:aws:states:::s3:putObject"
+          Parameters = { "Bucket.$" = "$.output.bucket", "Prefix.$" = "$.output.prefix" }
+        }
+        End = true
+      }
+    }
+  })
+}
+
+data "aws_iam_policy_document" "assume_states" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+locals {
+  # Least privilege: read the input prefix, write results under the output prefix, invoke the
+  # live alias, run its own child workflows, deliver its error logs (and traces, with tracing on).
+  # Log delivery and X-Ray take no resource-level permissions.
+  batch_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat([
+      { Sid = "ReadInput", Effect = "Allow", Action = ["s3:GetObject"], Resource = ["arn:${local.partition}:s3:::${local.batch_input[0]}/${local.batch_input[1]}*"] },
+      { Sid = "WriteResults", Effect = "Allow", Action = ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"], Resource = ["arn:${local.partition}:s3:::${local.batch_output[0]}/${local.batch_output[1]}*"] },
+      { Sid = "InvokeLiveAlias", Effect = "Allow", Action = ["lambda:InvokeFunction"], Resource = [aws_lambda_alias.live.arn] },
+      { Sid = "RunChildWorkflows", Effect = "Allow", Action = ["states:StartExecution"], Resource = [local.batch_machine_arn] },
+      { Sid = "ManageChildWorkflows", Effect = "Allow", Action = ["states:DescribeExecution", "states:StopExecution"], Resource = ["arn:${local.partition}:states:${var.region}:${local.account_id}:execution:${local.batch_name}/*"] },
+      { Sid = "DeliverLogs", Effect = "Allow", Action = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"], Resource = ["*"] },
+      ], var.tracing ? [
+      { Sid = "SendTraces", Effect = "Allow", Action = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"], Resource = ["*"] },
+    ] : [])
+  })
+}
+
+resource "aws_iam_role" "batch" {
+  count              = var.batch ? 1 : 0
+  name               = local.batch_name
+  assume_role_policy = data.aws_iam_policy_document.assume_states.json
+}
+
+resource "aws_iam_role_policy" "batch" {
+  count  = var.batch ? 1 : 0
+  name   = "score-batches"
+  role   = aws_iam_role.batch[0].id
+  policy = local.batch_policy
+}
+
+resource "aws_cloudwatch_log_group" "batch" {
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts at rest with AWS-owned keys; a customer-managed KMS key costs $1/month plus key policy upkeep, left to teams whose rules require it.
+  #checkov:skip=CKV_AWS_338:Retention is a variable (default 30 days) so each team sets what its rules require; a year is not forced on every deployment.
+  count             = var.batch ? 1 : 0
+  name              = "/aws/vendedlogs/states/${local.batch_name}"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_sfn_state_machine" "batch" {
+  count      = var.batch ? 1 : 0
+  name       = local.batch_name
+  role_arn   = aws_iam_role.batch[0].arn
+  type       = "STANDARD"
+  definition = local.batch_definition
+
+  # Errors only, without the rows: an execution's data is the users' data.
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.batch[0].arn}:*"
+    include_execution_data = false
+    level                  = "ERROR"
+  }
+
+  tracing_configuration {
+    enabled = var.tracing
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.batch_input != "" && var.batch_output != ""
+      error_message = "batch = true needs batch_input and batch_output: the S3 prefixes it reads CSV files from and writes results to."
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.batch]
+}
+
+# A job that failed or timed out (a batch the function could not answer after its retries, an
+# input it could not read, results it could not write). A job stopped by hand is not an alarm.
+resource "aws_cloudwatch_metric_alarm" "batch_failed" {
+  count               = var.batch ? 1 : 0
+  alarm_name          = "${var.deployment_name}-batch-failed"
+  alarm_description   = "A batch scoring job failed or timed out; `make batch-score` named its failed batches, and the execution's events in the Step Functions console say why."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  metric_query {
+    id          = "failed"
+    expression  = "FILL(f,0)+FILL(t,0)"
+    label       = "Jobs failed or timed out"
+    return_data = true
+  }
+  dynamic "metric_query" {
+    for_each = { f = "ExecutionsFailed", t = "ExecutionsTimedOut" }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "AWS/States"
+        metric_name = metric_query.value
+        dimensions  = { StateMachineArn = aws_sfn_state_machine.batch[0].arn }
+        stat        = "Sum"
+        period      = 300
+      }
+    }
+  }
+}
+
+################################################################################
 # Outputs
 ################################################################################
 
@@ -874,4 +1049,9 @@ output "dashboard_url" {
 output "image_uri" {
   description = "Image the function runs, by digest"
   value       = aws_lambda_function.service.image_uri
+}
+
+output "batch_state_machine" {
+  description = "ARN of the batch scoring state machine (setting batch); empty when batch is off"
+  value       = var.batch ? aws_sfn_state_machine.batch[0].arn : ""
 }
