@@ -119,6 +119,30 @@ class Progress:
         return text + (f", {failed:,} rows in failed batches" if failed else "")
 
 
+def progress_display(stream=None):
+    """Where the progress lines go: rewritten in place on a terminal, one line per poll elsewhere
+    (a CI log keeps them all). Call ``done()`` on the result before printing anything else."""
+    stream = stream or sys.stdout
+    terminal = stream.isatty()
+    shown = {"width": 0}
+
+    def show(line: str) -> None:
+        if terminal:
+            stream.write("\r" + line.ljust(shown["width"]))
+            shown["width"] = len(line)
+        else:
+            stream.write(line + "\n")
+        stream.flush()
+
+    def done() -> None:
+        if terminal and shown["width"]:
+            stream.write("\n")
+            shown["width"] = 0
+
+    show.done = done
+    return show
+
+
 def map_run_of(sfn, execution_arn: str) -> str | None:
     runs = sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
     return runs[0]["mapRunArn"] if runs else None
@@ -221,7 +245,7 @@ def score(
     poll_s: float = 5.0,
     sfn=None,
     s3=None,
-    show=print,
+    show=None,
 ) -> int:
     """Check the input's header, start the job and follow it; returns the exit status. Clients
     default to boto3's."""
@@ -238,13 +262,16 @@ def score(
             f"cannot start {state_machine}: {error}", "check that `make deploy` ran with batch on"
         ) from None
     arn, began = started["executionArn"], time.monotonic()
-    show(f"started {arn}: {source} -> {results}")
+    print(f"started {arn}: {source} -> {results}", flush=True)
+    show = show or progress_display()
     try:
         finished = follow(sfn, arn, poll_s, show=show)
     except KeyboardInterrupt:
+        getattr(show, "done", lambda: None)()
         sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by `make batch-score`")
         print(f"interrupted: stopped {arn}", file=sys.stderr)
         return 130
+    getattr(show, "done", lambda: None)()
     status, lines = report(s3, finished, time.monotonic() - began)
     for line in lines:
         print(line, file=sys.stdout if status == 0 else sys.stderr)

@@ -336,3 +336,20 @@ def test_every_stubbed_answer_is_in_step_functions_documented_shape():
     del broken["itemCounts"]["resultsWritten"]
     with pytest.raises(Exception, match="resultsWritten"):
         stub.add_response("describe_map_run", broken, {"mapRunArn": MAP_RUN})
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "stream, expected", [(io.StringIO(), "a long line\nshort\n"), (Terminal(), "\ra long line\rshort      \n")]
+)
+def test_progress_is_rewritten_in_place_on_a_terminal_and_kept_line_by_line_elsewhere(stream, expected):
+    show = batch.progress_display(stream)
+    show("a long line")
+    show("short")
+    show.done()
+    assert stream.getvalue() == expected
