@@ -1141,6 +1141,7 @@ locals {
 }
 
 data "aws_iam_policy_document" "assume_states" {
+  count = var.batch ? 1 : 0
   statement {
     actions = ["sts:AssumeRole"]
     principals {
@@ -1177,7 +1178,7 @@ locals {
 resource "aws_iam_role" "batch" {
   count              = var.batch ? 1 : 0
   name               = local.batch_name
-  assume_role_policy = data.aws_iam_policy_document.assume_states.json
+  assume_role_policy = data.aws_iam_policy_document.assume_states[0].json
 }
 
 resource "aws_iam_role_policy" "batch" {

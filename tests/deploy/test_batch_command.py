@@ -23,8 +23,8 @@ from botocore.stub import Stubber
 
 from deploy import batch
 from src import config
-from tests.deploy.test_batch_machine import definition
-from tests.deploy_harness import REGION
+from tests.deploy.test_batch_machine import definition, the_task
+from tests.deploy_harness import REGION, run_deploy, set_spec
 
 BUCKET = "batch-data-bucket"
 SPEC = {"batch": True, "batch_input": f"s3://{BUCKET}/in/", "batch_output": f"s3://{BUCKET}/out/"}
@@ -173,6 +173,33 @@ def test_interrupted_it_stops_its_execution(batch_workdir, machine):
     assert process.returncode == 130, stdout + stderr
     assert f"stopped {execution}" in stderr
     assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+
+
+def test_after_make_deploy_with_batch_on_the_job_runs_on_the_deployed_state_machine(
+    aws, workdir, server, built_bento, tmp_path, monkeypatch
+):
+    """`make deploy` (the Terraform stand-in creates the state machine in moto from the definition
+    Terraform core writes), then `make batch-score` with no ARN given: Terraform's output names
+    the state machine, whose batches invoke the deployed live alias."""
+    set_spec(workdir, **SPEC)
+    deployed = run_deploy("deploy", workdir, server.url, tmp_path, args=("--bento", built_bento))
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="in/rows.csv", Body=csv_text(list(config.FEATURE_NAMES)))
+    monkeypatch.setenv("SF_EXECUTION_HISTORY_TYPE", "FAILURE")  # moto ends the job at once
+    scored = run_deploy(
+        "batch-score", workdir, server.url, tmp_path, args=(f"s3://{BUCKET}/in/rows.csv", f"s3://{BUCKET}/out/")
+    )
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    [machine] = sfn.list_state_machines()["stateMachines"]
+    assert machine["name"] == "xgb-classifier-batch"
+    assert f"    {machine['stateMachineArn']}" in scored.stdout, scored.stdout + scored.stderr
+    [started] = executions(sfn, machine["stateMachineArn"])
+    assert started["executionArn"] in scored.stdout and scored.returncode == 1
+    document = json.loads(sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"])["definition"])
+    alias = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="xgb-classifier", Name="live")
+    assert the_task(document)["Parameters"]["FunctionName"] == alias["AliasArn"]
 
 
 # ---------------------------------------------------------------------------- past moto: a Map Run

@@ -5,7 +5,8 @@ API or the function URL, a change of deployment_name replaces everything); apply
 applies them, printing Terraform-like progress lines. apply checks what main.tf's validations
 would (an image must be named), publishes a function version when the image changed, points the
 live alias as main.tf's locals say (pinned, canary routing, or the newest) from bentoctl.tfvars and
-the auto-loaded release.auto.tfvars.json, and creates the alarms a canary is watched with.
+the auto-loaded release.auto.tfvars.json, creates the alarms a canary is watched with and, with
+batch on, the batch state machine from the definition Terraform core writes.
 STANDIN_CANARY_FAILS=1 sets the canary's alarm off, as a failing new version would, and
 STANDIN_CANARY_DRIFT=<series> that series' canary drift alarm, as a new model that moved would. init knows a
 generated S3 backend.tf: the bucket must exist, and a change of backend needs -migrate-state."""
@@ -33,6 +34,7 @@ def values(argv: list[str]) -> dict:
             text = Path(arg.split("=", 1)[1]).read_text()
             found.update(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', text, re.MULTILINE))
             found.update((k, int(v)) for k, v in re.findall(r"^(\w+)\s*=\s*(-?\d+)\s*$", text, re.MULTILINE))
+            found.update((k, v == "true") for k, v in re.findall(r"^(\w+)\s*=\s*(true|false)\s*$", text, re.MULTILINE))
         elif arg.startswith("-var="):
             key, _, value = arg[len("-var=") :].partition("=")
             found[key] = value
@@ -64,6 +66,8 @@ def resources(found: dict) -> dict[str, str]:
         }
     else:
         declared |= {"aws_lambda_function_url.live[0]": "aws_lambda_function_url"}
+    if found.get("batch"):
+        declared |= {"aws_sfn_state_machine.batch[0]": "aws_sfn_state_machine"}
     return declared
 
 
@@ -278,6 +282,34 @@ def point_alias(found: dict, newest: str) -> tuple[str, dict]:
     return live, routing
 
 
+def batch_machine(found: dict) -> str:
+    """With batch on, the state machine main.tf defines, created (or updated) in moto with the
+    definition Terraform core writes from main.tf for the deployed alias; its ARN, or ""."""
+    from tests.terraform_eval import evaluate
+
+    if not found.get("batch"):
+        return ""
+    functions, machines = client("lambda", found), client("stepfunctions", found)
+    alias = functions.get_alias(FunctionName=found["deployment_name"], Name="live")["AliasArn"]
+    account = alias.split(":")[4]
+    given = ("deployment_name", "region", "batch", "batch_input", "batch_output", "batch_rows", "batch_concurrency")
+    known = {
+        "aws_lambda_alias.live.arn": alias,
+        "data.aws_caller_identity.current.account_id": account,
+        "data.aws_partition.current.partition": "aws",
+    }
+    main_tf = Path("main.tf").resolve()
+    variables = {k: found[k] for k in given if k in found}
+    name = evaluate("local.batch_name", main_tf, known=known, **variables)
+    definition = evaluate("local.batch_definition", main_tf, known=known, **variables)
+    role = f"arn:aws:iam::{account}:role/{name}"
+    existing = [m["stateMachineArn"] for m in machines.list_state_machines()["stateMachines"] if m["name"] == name]
+    if existing:
+        machines.update_state_machine(stateMachineArn=existing[0], definition=definition, roleArn=role)
+        return existing[0]
+    return machines.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
+
+
 def canary_drift_series(found: dict) -> list[str]:
     """The series main.tf gives canary drift alarms for these values, as Terraform core evaluates it."""
     from tests.terraform_eval import EvaluationError, evaluate
@@ -356,11 +388,13 @@ def apply(argv: list[str]) -> int:
     newest = publish(found)
     live, routing = point_alias(found, newest)
     names = alarms(found, bool(routing["AdditionalVersionWeights"]))
+    machine = batch_machine(found)
     record_state(
         {
             "newest_version": newest,
             "live_version": live,
             "canary_alarms": names,
+            "batch_state_machine": machine,
             "routing": routing,
             "values": found,
             "resources": resources(found),
@@ -410,7 +444,8 @@ def main(argv: list[str]) -> int:
             return destroy(rest)
         case ["output", "-json"]:
             applied = load("terraform-applied.json", {})
-            out = {key: applied[key] for key in ("newest_version", "live_version", "canary_alarms") if key in applied}
+            keys = ("newest_version", "live_version", "canary_alarms", "batch_state_machine")
+            out = {key: applied[key] for key in keys if key in applied}
             if applied:
                 out["endpoint"] = os.environ["STANDIN_ENDPOINT"]
             print(json.dumps({key: {"value": value} for key, value in out.items()}))
