@@ -125,12 +125,24 @@ def test_a_failed_execution_is_a_failure_that_names_the_execution(batch_workdir,
     }
 
 
-def wait_for_execution(sfn, arn, process, timeout_s=60) -> str:
-    deadline = time.monotonic() + timeout_s
+def started_job(workdir, sfn, arn) -> tuple[subprocess.Popen, str]:
+    """`batch-score` started in the background, polling every 0.2 s, and its execution's ARN once
+    moto has it."""
+    process = batch_score(
+        workdir,
+        f"s3://{BUCKET}/in/rows.csv",
+        f"s3://{BUCKET}/out/",
+        "--state-machine",
+        arn,
+        "--poll-seconds",
+        "0.2",
+        wait=False,
+    )
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         found = executions(sfn, arn)
         if found:
-            return found[0]["executionArn"]
+            return process, found[0]["executionArn"]
         assert process.poll() is None, process.communicate()
         time.sleep(0.1)
     raise AssertionError("no execution started")
@@ -138,17 +150,7 @@ def wait_for_execution(sfn, arn, process, timeout_s=60) -> str:
 
 def test_a_job_stopped_elsewhere_ends_the_command_with_a_failure(batch_workdir, machine):
     sfn, _, arn = machine
-    process = batch_score(
-        batch_workdir,
-        f"s3://{BUCKET}/in/rows.csv",
-        f"s3://{BUCKET}/out/",
-        "--state-machine",
-        arn,
-        "--poll-seconds",
-        "0.2",
-        wait=False,
-    )
-    execution = wait_for_execution(sfn, arn, process)
+    process, execution = started_job(batch_workdir, sfn, arn)
     sfn.stop_execution(executionArn=execution, error="Stopped", cause="by the test")
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 1 and "the batch job aborted" in stderr, stdout + stderr
@@ -156,17 +158,7 @@ def test_a_job_stopped_elsewhere_ends_the_command_with_a_failure(batch_workdir, 
 
 def test_interrupted_it_stops_its_execution(batch_workdir, machine):
     sfn, _, arn = machine
-    process = batch_score(
-        batch_workdir,
-        f"s3://{BUCKET}/in/rows.csv",
-        f"s3://{BUCKET}/out/",
-        "--state-machine",
-        arn,
-        "--poll-seconds",
-        "0.2",
-        wait=False,
-    )
-    execution = wait_for_execution(sfn, arn, process)
+    process, execution = started_job(batch_workdir, sfn, arn)
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
