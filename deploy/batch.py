@@ -82,9 +82,10 @@ def check_header(s3, source: S3Location) -> list[str]:
     before any invocation."""
     try:
         head = s3.get_object(Bucket=source.bucket, Key=source.key, Range=f"bytes=0-{HEADER_BYTES - 1}")["Body"].read()
-    except ClientError as error:
+    except (ClientError, BotoCoreError) as error:
+        reason = error.response["Error"].get("Message") if isinstance(error, ClientError) else None
         raise StepFailed(
-            f"cannot read {source}: {error.response['Error'].get('Message') or error}",
+            f"cannot read {source}: {reason or error}",
             "check the key, and that your credentials may read it",
         ) from None
     first = head.split(b"\n", 1)[0]
@@ -100,7 +101,8 @@ def check_header(s3, source: S3Location) -> list[str]:
 
 @dataclass
 class Progress:
-    """A Map Run's counts: items are rows, executions are batches."""
+    """A Map Run's counts: items are rows, executions are batches. A row is answered once its
+    batch succeeded, with a label and probability or the reason it was refused."""
 
     items: dict
     executions: dict
@@ -114,7 +116,7 @@ class Progress:
         done = self.items.get("succeeded", 0)
         failed = sum(self.items.get(key, 0) for key in ("failed", "timedOut", "aborted"))
         rate = done / seconds if seconds > 0 else 0.0
-        text = f"{done:,} of {total:,} rows scored" if total else f"{done:,} rows scored"
+        text = f"{done:,} of {total:,} rows answered" if total else f"{done:,} rows answered"
         text += f" ({rate:,.0f} rows/s), {self.executions.get('running', 0):,} batches running"
         return text + (f", {failed:,} rows in failed batches" if failed else "")
 
@@ -215,10 +217,10 @@ def report(s3, finished: dict, seconds: float) -> tuple[int, list[str]]:
     progress = finished.get("progress")
     rows = progress.items.get("succeeded", 0) if progress else 0
     if status == "SUCCEEDED" and not failures:
-        lines = [f"scored {rows:,} rows in {seconds:.1f} s; results: {where or 'none written'}"]
+        lines = [f"answered {rows:,} rows in {seconds:.1f} s; results: {where or 'none written'}"]
         lines.append("  each row's answer (label and probability, or the reason it was refused) is in SUCCEEDED_*.json")
         return 0, lines
-    lines = [f"the batch job {status.lower().replace('_', ' ')} after {seconds:.1f} s ({rows:,} rows scored)"]
+    lines = [f"the batch job {status.lower().replace('_', ' ')} after {seconds:.1f} s ({rows:,} rows answered)"]
     if finished.get("error") or finished.get("cause"):
         lines.append(f"  {finished.get('error', '')}: {(finished.get('cause') or '')[:500]}")
     if failures:
@@ -266,6 +268,12 @@ def score(
     show = show or progress_display()
     try:
         finished = follow(sfn, arn, poll_s, show=show)
+    except (ClientError, BotoCoreError) as error:
+        getattr(show, "done", lambda: None)()
+        raise StepFailed(
+            f"lost track of {arn}: {error}",
+            "the job may still be running: see it in the Step Functions console, or stop it there",
+        ) from None
     except KeyboardInterrupt:
         getattr(show, "done", lambda: None)()
         sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by `make batch-score`")

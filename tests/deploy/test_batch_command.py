@@ -312,11 +312,11 @@ def test_progress_comes_from_the_map_runs_counts_and_success_names_the_results(s
     with stub:
         finished = batch.follow(sfn, EXECUTION, poll_s=0, show=shown.append, sleep=lambda _: None)
         stub.assert_no_pending_responses()
-    assert shown[0].startswith("400 of 1,000 rows scored") and "1 batches running" in shown[0]
-    assert shown[-1].startswith("1,000 of 1,000 rows scored")
+    assert shown[0].startswith("400 of 1,000 rows answered") and "1 batches running" in shown[0]
+    assert shown[-1].startswith("1,000 of 1,000 rows answered")
     status, lines = batch.report(s3_in_process, finished, seconds=10.0)
     assert status == 0
-    assert lines[0] == f"scored 1,000 rows in 10.0 s; results: s3://{BUCKET}/out/job/run-1/manifest.json"
+    assert lines[0] == f"answered 1,000 rows in 10.0 s; results: s3://{BUCKET}/out/job/run-1/manifest.json"
 
 
 @pytest.mark.unit
@@ -338,7 +338,7 @@ def test_a_failed_batch_is_named_by_its_rows_and_its_error(s3_in_process):
     status, lines = batch.report(s3_in_process, finished, seconds=3.0)
     text = "\n".join(lines)
     assert status == 1
-    assert lines[0] == "the batch job failed after 3.0 s (800 rows scored)"
+    assert lines[0] == "the batch job failed after 3.0 s (800 rows answered)"
     assert "States.ExceedToleratedFailureThreshold" in text
     assert "1 batches failed:\n  rows 800-999: Lambda.Unknown The function timed out after 10 s" in text
     assert f"results of the other batches: s3://{BUCKET}/out/job/run-1/manifest.json" in text
@@ -372,3 +372,19 @@ def test_progress_is_rewritten_in_place_on_a_terminal_and_kept_line_by_line_else
     show("short")
     show.done()
     assert stream.getvalue() == expected
+
+
+@pytest.mark.unit
+def test_losing_track_of_a_started_job_says_it_may_still_run(s3_in_process):
+    from deploy.steps import StepFailed
+
+    s3_in_process.create_bucket(Bucket=BUCKET)
+    s3_in_process.put_object(Bucket=BUCKET, Key="in/rows.csv", Body=csv_text(list(config.FEATURE_NAMES)))
+    sfn = boto3.client("stepfunctions", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(sfn)
+    stub.add_response("start_execution", {"executionArn": EXECUTION, "startDate": STARTED})
+    stub.add_client_error("describe_execution", "ThrottlingException", "Rate exceeded")
+    source, results = batch.S3Location(BUCKET, "in/rows.csv"), batch.S3Location(BUCKET, "out/")
+    with stub, pytest.raises(StepFailed, match=f"lost track of {EXECUTION}") as failure:
+        batch.score(source, results, "us-east-1", MACHINE, poll_s=0, sfn=sfn, s3=s3_in_process, show=lambda _: None)
+    assert "may still be running" in failure.value.hint
