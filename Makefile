@@ -130,7 +130,9 @@ serve: ready
 # deployment's batch state machine (setting batch; python -m deploy batch-score --help).
 batch-score: $(STAMP)
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make batch-score INPUT=in.csv OUTPUT=out.csv (or s3://... both)"; exit 2; }
-	@case "$(INPUT)" in s3://*) $(PY) -m deploy batch-score "$(INPUT)" "$(OUTPUT)" $(ARGS);; *) \
+	@case "$(INPUT) $(OUTPUT)" in s3://*" "s3://*) $(PY) -m deploy batch-score "$(INPUT)" "$(OUTPUT)" $(ARGS);; \
+	  s3://*|*" "s3://*) echo "INPUT and OUTPUT are both s3:// (scored on AWS) or both local files (scored here);" \
+	    "to score a local file on AWS, copy it to S3 first (aws s3 cp in.csv s3://bucket/in/)"; exit 2;; *) \
 	  $(MAKE) --no-print-directory forget-missing $(MODEL_STAMP) && \
 	  XGB_MODEL_TAG=$$(cat $(MODEL_STAMP)) $(PY) -m src.batch_score "$(INPUT)" "$(OUTPUT)";; esac
 

@@ -388,3 +388,32 @@ def test_losing_track_of_a_started_job_says_it_may_still_run(s3_in_process):
     with stub, pytest.raises(StepFailed, match=f"lost track of {EXECUTION}") as failure:
         batch.score(source, results, "us-east-1", MACHINE, poll_s=0, sfn=sfn, s3=s3_in_process, show=lambda _: None)
     assert "may still be running" in failure.value.hint
+
+
+@pytest.mark.parametrize(
+    "given, status, said",
+    [
+        (("INPUT=in.csv", f"OUTPUT=s3://{BUCKET}/out/"), 2, "copy it to S3 first"),
+        ((f"INPUT=s3://{BUCKET}/in/rows.csv", "OUTPUT=out.csv"), 2, "both s3://"),
+        (
+            (f"INPUT=s3://{BUCKET}/in/rows.csv", f"OUTPUT=s3://{BUCKET}/out/"),
+            2,
+            "'batch settings': batch scoring is off",
+        ),
+    ],
+)
+def test_make_batch_score_sends_s3_paths_to_aws_and_refuses_a_mix(given, status, said):
+    """`make batch-score` in the repository (batch off in its deployment_config.yaml): two S3 URIs
+    go to `python -m deploy batch-score`, a local file and an S3 URI are refused at once (make
+    exits 2 whenever its recipe fails)."""
+    from src.config import PROJECT_ROOT
+
+    result = subprocess.run(
+        ["make", "--no-print-directory", "batch-score", *given],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == status, result.stdout + result.stderr
+    assert said in result.stdout + result.stderr
