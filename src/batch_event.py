@@ -5,7 +5,7 @@ on a CSV with its header in the first row makes each item an object keyed by the
 value a string. main.tf's state machine wraps each one as ``{"index": <the row's place among the
 file's data rows, from 0>, "row": {...}}`` so that every answer says which row it is; a bare row
 is answered with its place in the batch. Each row is checked by the API's rules
-(:func:`src.validation.check_value`); one bad row is answered with its reason and never fails
+(:func:`src.validation.value_of`); one bad row is answered with its reason and never fails
 the batch. Only an event that is not a batch at all is refused (:class:`BatchEventError`).
 """
 
@@ -13,16 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from src import config
-from src.validation import check_number, check_value
+from src.validation import check_number, value_of
 
 ITEMS = "Items"
 ROW_KEYS = ("index", "row")  # main.tf's ItemSelector: each item's place in the file, and its row
-# The answer: one entry per item, in order, each with the row's index and either its label and
-# probability or the reason it was not scored; then the counts and the model that answered.
-ANSWER_KEYS = ("rows", "scored", "rejected", "model")
 
 
 class BatchEventError(ValueError):
@@ -36,21 +31,18 @@ def is_batch_event(event) -> bool:
 
 @dataclass
 class Batch:
-    """The batch's rows: each item's index, the valid rows as a matrix, and the others' reasons."""
+    """The batch's rows: each item's index, the valid rows' features, and the others' reasons."""
 
     indexes: list
     valid: list[int] = field(default_factory=list)  # positions in the batch of the scored rows
     features: list[list[float]] = field(default_factory=list)
     reasons: dict[int, str] = field(default_factory=dict)  # position -> why it was not scored
 
-    def matrix(self) -> np.ndarray:
-        return np.asarray(self.features, dtype=np.float64).reshape(-1, config.N_FEATURES)
-
 
 def _value(name: str, value) -> tuple[float | None, str | None]:
     if isinstance(value, str):
-        refusal = check_value(name, value)
-        return (None, refusal[1]) if refusal else (float(value), None)
+        parsed, refusal = value_of(name, value)
+        return (None, refusal[1]) if refusal else (parsed, None)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         refusal = check_number(name, float(value))
         return (None, refusal[1]) if refusal else (float(value), None)
@@ -103,7 +95,8 @@ def read(event: dict) -> Batch:
 
 
 def answer(batch: Batch, probabilities, model: str) -> dict:
-    """Each item's answer in order, the counts and the model, for the Map Run's results."""
+    """Each item's answer in order (its index, and its label and probability or the reason it was
+    not scored), the counts and the model, for the Map Run's results."""
     scored = dict(zip(batch.valid, probabilities, strict=True))
     rows = []
     for position, index in enumerate(batch.indexes):
@@ -113,4 +106,4 @@ def answer(batch: Batch, probabilities, model: str) -> dict:
             rows.append({"index": index, "label": label, "probability": probability})
         else:
             rows.append({"index": index, "error": batch.reasons[position]})
-    return dict(zip(ANSWER_KEYS, (rows, len(batch.valid), len(batch.reasons), model), strict=True))
+    return {"rows": rows, "scored": len(batch.valid), "rejected": len(batch.reasons), "model": model}

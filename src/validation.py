@@ -39,18 +39,24 @@ def check_number(name: str, value: float) -> Refusal | None:
     return None
 
 
-def check_value(name: str, text: str) -> Refusal | None:
-    """Why the text ``text`` (a CSV field) is not a valid value of feature ``name``, or None."""
+def value_of(name: str, text: str) -> tuple[float | None, Refusal | None]:
+    """The value the text ``text`` (a CSV field) gives feature ``name``, or why it gives none."""
     stripped = text.strip()
     if not stripped:
-        return "missing", f"{name} is missing"
+        return None, ("missing", f"{name} is missing")
     try:
         if "_" in stripped:  # Python's float() takes 1_000; neither JSON nor pandas does
             raise ValueError
         value = float(stripped)
     except ValueError:
-        return "not a number", f"{name} is not a number ({stripped[:40]!r})"
-    return check_number(name, value)
+        return None, ("not a number", f"{name} is not a number ({stripped[:40]!r})")
+    refusal = check_number(name, value)
+    return (None, refusal) if refusal else (value, None)
+
+
+def check_value(name: str, text: str) -> Refusal | None:
+    """Why the text ``text`` (a CSV field) is not a valid value of feature ``name``, or None."""
+    return value_of(name, text)[1]
 
 
 class InvalidInput(ValueError):
