@@ -161,7 +161,7 @@ def follow(sfn, execution_arn: str, poll_s: float, show=print, clock=time.monoto
             progress = Progress.of(sfn.describe_map_run(mapRunArn=map_run))
             show(progress.line(clock() - started))
         if execution["status"] in FINISHED:
-            return {**execution, "progress": progress, "mapRunArn": map_run}
+            return {**execution, "progress": progress}
         sleep(poll_s)
 
 
@@ -267,19 +267,19 @@ def score(
     print(f"started {arn}: {source} -> {results}", flush=True)
     show = show or progress_display()
     try:
-        finished = follow(sfn, arn, poll_s, show=show)
+        try:
+            finished = follow(sfn, arn, poll_s, show=show)
+        finally:
+            getattr(show, "done", lambda: None)()  # the progress line ends before anything else prints
     except (ClientError, BotoCoreError) as error:
-        getattr(show, "done", lambda: None)()
         raise StepFailed(
             f"lost track of {arn}: {error}",
             "the job may still be running: see it in the Step Functions console, or stop it there",
         ) from None
     except KeyboardInterrupt:
-        getattr(show, "done", lambda: None)()
         sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by `make batch-score`")
         print(f"interrupted: stopped {arn}", file=sys.stderr)
         return 130
-    getattr(show, "done", lambda: None)()
     status, lines = report(s3, finished, time.monotonic() - began)
     for line in lines:
         print(line, file=sys.stdout if status == 0 else sys.stderr)
