@@ -22,6 +22,7 @@ import yaml
 from botocore.stub import Stubber
 
 from deploy import batch
+from deploy.deployment import operator_config
 from src import config
 from tests.deploy.test_batch_machine import definition, the_task
 from tests.deploy_harness import REGION, run_deploy, set_spec
@@ -190,7 +191,8 @@ def test_after_make_deploy_with_batch_on_the_job_runs_on_the_deployed_state_mach
     [started] = executions(sfn, machine["stateMachineArn"])
     assert started["executionArn"] in scored.stdout and scored.returncode == 1
     document = json.loads(sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"])["definition"])
-    alias = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="xgb-classifier", Name="live")
+    functions = boto3.client("lambda", region_name=REGION)
+    alias = functions.get_alias(FunctionName="xgb-classifier", Name=operator_config.ALIAS_NAME)
     assert the_task(document)["Parameters"]["FunctionName"] == alias["AliasArn"]
 
 

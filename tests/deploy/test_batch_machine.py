@@ -12,6 +12,7 @@ import pytest
 
 from deploy.deployment import operator_config, terraform_config
 from src import batch_event, config
+from tests.batch_items import csv_items, wrapped
 from tests.terraform_eval import evaluate, expression, variable_accepts
 
 pytestmark = pytest.mark.unit
@@ -125,14 +126,11 @@ def test_a_full_batch_of_the_largest_answers_fits_step_functions_output_limit():
 def test_a_default_batch_of_the_projects_rows_is_cut_by_rows_not_bytes(tmp_path):
     """Rows of the generator's file (src/generate_data.py) as an ItemReader reads them, wrapped as
     the ItemSelector wraps them: the default batch_rows of them fit the batcher's byte limit."""
-    import csv
-
     from src.generate_data import write_dataset
 
     rows = operator_config.OPERATOR_SCHEMA["batch_rows"]["default"]
-    with write_dataset(tmp_path / "data.csv", n_rows=rows).open(newline="") as file:
-        items = list(csv.DictReader(file))
-    batch = {"Items": [{"index": 9_999_000 + i, "row": row} for i, row in enumerate(items)]}
+    items = csv_items(write_dataset(tmp_path / "data.csv", n_rows=rows))
+    batch = {"Items": wrapped(items, first=9_999_000)}
     assert len(items) == rows
     assert len(json.dumps(batch, separators=(",", ":")).encode()) <= operator_config.BATCH_MAX_INPUT_BYTES
 

@@ -5,7 +5,6 @@ against the local batch command on the same file."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
@@ -13,22 +12,11 @@ import pytest
 
 from deploy.lambda_runtime import run_in_process
 from src import batch_event, config
+from tests.batch_items import csv_items, wrapped
 from tests.lambda_harness import request_lines, run_entry_command
 from tests.service.test_batch_score import BAD, read_csv, score, write_csv
 
 FEATURES = list(config.FEATURE_NAMES)
-
-
-def csv_items(path) -> list[dict]:
-    """The file's data rows as an ItemReader with ``CSVHeaderLocation: FIRST_ROW`` gives them:
-    objects keyed by the header, every value a string."""
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
-
-
-def wrapped(items: list[dict], first: int = 0) -> list[dict]:
-    """main.tf's ItemSelector: each row with its index among the file's data rows."""
-    return [{"index": first + number, "row": item} for number, item in enumerate(items)]
 
 
 @pytest.fixture(scope="module")

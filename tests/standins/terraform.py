@@ -285,14 +285,18 @@ def point_alias(found: dict, newest: str) -> tuple[str, dict]:
 def batch_machine(found: dict) -> str:
     """With batch on, the state machine main.tf defines, created (or updated) in moto with the
     definition Terraform core writes from main.tf for the deployed alias; its ARN, or ""."""
+    from deploy.deployment import operator_config
     from tests.terraform_eval import evaluate
 
     if not found.get("batch"):
         return ""
     functions, machines = client("lambda", found), client("stepfunctions", found)
-    alias = functions.get_alias(FunctionName=found["deployment_name"], Name="live")["AliasArn"]
+    alias = functions.get_alias(FunctionName=found["deployment_name"], Name=operator_config.ALIAS_NAME)["AliasArn"]
     account = alias.split(":")[4]
-    given = ("deployment_name", "region", "batch", "batch_input", "batch_output", "batch_rows", "batch_concurrency")
+    given = (
+        *("deployment_name", "region", "timeout"),
+        *("batch", "batch_input", "batch_output", "batch_rows", "batch_concurrency"),
+    )
     known = {
         "aws_lambda_alias.live.arn": alias,
         "data.aws_caller_identity.current.account_id": account,
