@@ -280,7 +280,13 @@ def score(
         sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by `make batch-score`")
         print(f"interrupted: stopped {arn}", file=sys.stderr)
         return 130
-    status, lines = report(s3, finished, time.monotonic() - began)
+    try:
+        status, lines = report(s3, finished, time.monotonic() - began)
+    except (ClientError, BotoCoreError, ValueError) as error:
+        raise StepFailed(
+            f"{arn} ended {finished['status']}, but its results' manifest could not be read: {error}",
+            "check that your credentials may read batch_output, or open the execution in the Step Functions console",
+        ) from None
     for line in lines:
         print(line, file=sys.stdout if status == 0 else sys.stderr)
     return status

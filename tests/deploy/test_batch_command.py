@@ -251,9 +251,12 @@ def execution(status, output=None) -> dict:
     return answer
 
 
-def stubbed_run(final_status: str, output: dict, failed_rows: int = 0):
+def stubbed_run(final_status: str, output: dict, failed_rows: int = 0, started: bool = False):
+    """Step Functions' answers while a job runs and ends; with ``started``, its start's first."""
     sfn = boto3.client("stepfunctions", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(sfn)
+    if started:
+        stub.add_response("start_execution", {"executionArn": EXECUTION, "startDate": STARTED})
     by_execution = {"executionArn": EXECUTION}
     stub.add_response("describe_execution", execution("RUNNING"), by_execution)
     stub.add_response("list_map_runs", {"mapRuns": []}, by_execution)
@@ -419,3 +422,17 @@ def test_make_batch_score_sends_s3_paths_to_aws_and_refuses_a_mix(given, status,
     )
     assert result.returncode == status, result.stdout + result.stderr
     assert said in result.stdout + result.stderr
+
+
+@pytest.mark.unit
+def test_results_that_cannot_be_read_are_a_named_failure_not_a_traceback(s3_in_process):
+    from deploy.steps import StepFailed
+
+    s3_in_process.create_bucket(Bucket=BUCKET)
+    s3_in_process.put_object(Bucket=BUCKET, Key="in/rows.csv", Body=csv_text(list(config.FEATURE_NAMES)))
+    gone = {"ResultWriterDetails": {"Bucket": BUCKET, "Key": "out/gone/manifest.json"}}
+    sfn, stub = stubbed_run("SUCCEEDED", gone, started=True)
+    source, results = batch.S3Location(BUCKET, "in/rows.csv"), batch.S3Location(BUCKET, "out/")
+    with stub, pytest.raises(StepFailed, match="its results' manifest could not be read") as failure:
+        batch.score(source, results, "us-east-1", MACHINE, poll_s=0, sfn=sfn, s3=s3_in_process, show=lambda _: None)
+    assert EXECUTION in str(failure.value) and "SUCCEEDED" in str(failure.value)
