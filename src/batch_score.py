@@ -2,7 +2,8 @@
 
     python -m src.batch_score INPUT.csv OUTPUT.csv [--rejects REJECTS.csv] [--model TAG]
 
-The file is read in chunks of lines, so memory stays the same whatever its size. The feature
+The file is read in blocks of lines, so memory stays the same whatever its size, and the blocks
+are scored on every core at once, each written out in the input's order. The feature
 columns are found by name in the header; every line of the output is the input's line as it was,
 all its columns included, followed by ``label`` and ``probability``. Each row is checked by the
 API's rules (a number in every feature column, finite and within float32); a row that breaks one
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
 import io
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ import orjson
 import pandas as pd
 
 from src import config
+from src.bentoml_adapter import import_xgboost_without_sklearn
 from src.validation import FLOAT32_MAX, Refusal, check_value
 
 OUTPUT_COLUMNS = ("label", "probability")
@@ -53,11 +57,11 @@ class Summary:
     rejects: Path | None = None
     reasons: dict = field(default_factory=dict)  # reason kind -> count
 
-    def count(self, chunk) -> None:
-        self.rows += chunk.lines
-        self.scored += len(chunk.kept)
-        self.rejected += len(chunk.bad)
-        for _, kind, _, _ in chunk.bad:
+    def count(self, checked: Checked) -> None:
+        self.rows += checked.lines
+        self.scored += len(checked.features)
+        self.rejected += len(checked.bad)
+        for _, kind, _, _ in checked.bad:
             self.reasons[kind] = self.reasons.get(kind, 0) + 1
 
     def line(self) -> str:
@@ -126,57 +130,58 @@ class Layout:
         return layout
 
 
-def line_chunks(file, chunk_rows: int, block_bytes: int = 1 << 23) -> Iterator[list[bytes]]:
-    """The file's remaining lines (without their line ends, CRLF's too), ``chunk_rows`` at a
-    time, read in blocks of ``block_bytes`` and split by bytes methods: no Python work per line."""
-    pending: list[bytes] = []
-    rest = b""
-    while block := file.read(block_bytes):
-        block = rest + block
-        cut = block.rfind(b"\n")
-        if cut < 0:
-            rest = block
+def line_blocks(file, chunk_rows: int, line_bytes: int) -> Iterator[bytes]:
+    """The file's remaining text in blocks of whole lines (each ending in a line feed, the last
+    line's added if it lacks one) of about ``chunk_rows`` lines each. The block size comes from
+    ``line_bytes`` (a guess at a line's length), then from the first block's own lines."""
+    size, rest, measured = max(1, line_bytes) * chunk_rows, b"", False
+    while block := file.read(size):
+        block = rest + block if rest else block
+        cut = block.rfind(b"\n") + 1
+        rest = block[cut:]
+        if not cut:
             continue
-        rest = block[cut + 1 :]
-        pending += _split_lines(block[:cut])
-        while len(pending) >= chunk_rows:
-            yield pending[:chunk_rows]
-            del pending[:chunk_rows]
+        if not measured:
+            size, measured = -(-cut // block.count(b"\n", 0, cut)) * chunk_rows, True
+        yield block if not rest else block[:cut]
     if rest:
-        pending += _split_lines(rest)
-    while pending:
-        yield pending[:chunk_rows]
-        del pending[:chunk_rows]
+        yield rest + b"\n"
 
 
 def _split_lines(text: bytes) -> list[bytes]:
-    lines = text.split(b"\n")
+    """The lines of ``text`` (whole lines, each ending in a line feed), without their line ends."""
+    lines = text[:-1].split(b"\n")
     if b"\r" in text:
         return [line[:-1] if line.endswith(b"\r") else line for line in lines]
     return lines
 
 
-def fast_features(lines: list[bytes], layout: Layout) -> np.ndarray | None:
-    """The chunk's feature matrix when every row is valid (pandas' C parser), else None. A chunk
-    with a quote, or whose comma count is not the header's on every line, goes row by row: pandas
-    would silently cut a first line's extra fields."""
-    joined, commas = b"\n".join(lines), len(layout.names) - 1
-    if b'"' in joined or b"\r" in joined or joined.count(b",") != commas * len(lines) or lines[0].count(b",") != commas:
+def fast_features(block: bytes, layout: Layout) -> np.ndarray | None:
+    """The block's feature matrix when every row is valid (pandas' C parser), else None. A block
+    with a quote, a carriage return or a line whose field count is not the header's goes row by
+    row. pandas refuses a short or blank line, and a long one after the first; with other columns
+    beside the features it parses only the features' and would cut a long line silently, so
+    every line's commas are counted then."""
+    width = len(layout.names)
+    first = block.find(b"\n")
+    if b'"' in block or b"\r" in block or block.count(b",", 0, first) != width - 1:
+        return None
+    only_features = width == config.N_FEATURES
+    if not only_features and block.count(b",") != (width - 1) * block.count(b"\n"):
         return None
     try:
         frame = pd.read_csv(
-            io.BytesIO(joined),
+            io.BytesIO(block),
             header=None,
-            names=range(len(layout.names)),
+            names=range(width),
             index_col=False,
-            usecols=layout.columns,
+            usecols=None if only_features else layout.columns,
             dtype=np.float64,
             na_filter=False,
+            skip_blank_lines=False,
             engine="c",
         )
     except (ValueError, pd.errors.ParserError):
-        return None
-    if len(frame) != len(lines):
         return None
     features = frame[layout.columns].to_numpy(np.float64)
     if not np.isfinite(features).all() or np.abs(features).max(initial=0) > FLOAT32_MAX:
@@ -184,9 +189,9 @@ def fast_features(lines: list[bytes], layout: Layout) -> np.ndarray | None:
     return features
 
 
-def slow_features(lines: list[bytes], layout: Layout, first_line: int) -> tuple[np.ndarray, list[int], list[tuple]]:
+def slow_features(lines: list[bytes], layout: Layout) -> tuple[np.ndarray, list[int], list[tuple]]:
     """Row by row: (the valid rows' features, their indexes in ``lines``, the rejects as
-    (line number, kind, reason, row))."""
+    (index in ``lines``, kind, reason, row))."""
     good, rows, rejects = [], [], []
     width, names = len(layout.names), list(config.FEATURE_NAMES)
     for index, line in enumerate(lines):
@@ -194,7 +199,7 @@ def slow_features(lines: list[bytes], layout: Layout, first_line: int) -> tuple[
         fields = next(csv.reader([text]), [])
         refusal = check_row(text, fields, width, layout.columns, names)
         if refusal:
-            rejects.append((first_line + index, *refusal, text))
+            rejects.append((index, *refusal, text))
         else:
             good.append([float(fields[column]) for column in layout.columns])
             rows.append(index)
@@ -202,38 +207,40 @@ def slow_features(lines: list[bytes], layout: Layout, first_line: int) -> tuple[
     return features, rows, rejects
 
 
-def chunk_features(lines: list[bytes], layout: Layout, first_line: int) -> tuple[np.ndarray, list[bytes], list[tuple]]:
-    """(float32 features of the valid rows, those rows' lines, the rejects) of one chunk."""
-    features = fast_features(lines, layout)
-    if features is not None:
-        return features.astype(np.float32), lines, []
-    features, rows, bad = slow_features(lines, layout, first_line)
-    return features.astype(np.float32), [lines[row] for row in rows], bad
-
-
 @dataclass
-class Chunk:
-    """A chunk on its way: its prediction (a future), the lines it scores, its rejects."""
+class Checked:
+    """One block, checked: the valid rows' float32 features and their lines (each ending in a
+    line feed), the rejects as (index in the block, kind, reason, row), how many lines it had."""
 
-    predicted: Future
-    kept: list[bytes]
+    features: np.ndarray
+    kept: bytes
     bad: list[tuple]
     lines: int
-    read_to: int  # the input's offset after it
 
 
-def answer_texts(probabilities: np.ndarray) -> tuple[list[bytes], list[bytes]]:
-    """(",label,", probability) as CSV text per row; a probability as its float32's shortest text."""
-    labels = np.where(probabilities >= config.DECISION_THRESHOLD, b",1,", b",0,").tolist()
+def check_block(block: bytes, layout: Layout) -> Checked:
+    """The block's rows checked by the API's rules: the whole block at once when it is clean,
+    else line by line."""
+    features = fast_features(block, layout)
+    if features is not None:
+        return Checked(features.astype(np.float32), block, [], len(features))
+    split = _split_lines(block)
+    features, rows, bad = slow_features(split, layout)
+    kept = b"".join(split[row] + b"\n" for row in rows)
+    return Checked(features.astype(np.float32), kept, bad, len(split))
+
+
+def scored_lines(kept: bytes, probabilities: np.ndarray) -> bytes:
+    """Each of ``kept``'s lines followed by its label and probability (its float32's shortest
+    text), made by one bytes formatting of the whole block rather than a join per line."""
+    if not len(probabilities):
+        return b""
+    template = (kept.replace(b"%", b"%%") if b"%" in kept else kept).replace(b"\n", b",%c,%b\n")
+    values: list = [None] * (2 * len(probabilities))
+    values[0::2] = ((probabilities >= config.DECISION_THRESHOLD) + ord("0")).tolist()
     texts = orjson.dumps(np.ascontiguousarray(probabilities, dtype=np.float32), option=orjson.OPT_SERIALIZE_NUMPY)
-    return labels, texts[1:-1].split(b",") if len(probabilities) else []
-
-
-def output_lines(lines: list[bytes], labels: list[bytes], texts: list[bytes]) -> bytes:
-    """Each line, its label and its probability, as the output's lines, joined in one go."""
-    parts: list = [b"\n"] * (4 * len(lines))
-    parts[0::4], parts[1::4], parts[2::4] = lines, labels, texts
-    return b"".join(parts)
+    values[1::2] = texts[1:-1].split(b",")
+    return template % tuple(values)
 
 
 # ---------------------------------------------------------------------------- the job
@@ -252,7 +259,7 @@ def score_file(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """Score ``input_path`` into ``output_path`` with ``booster``; bad rows into ``rejects_path``
-    (OUTPUT.rejects.csv by default). ``on_progress(bytes_read, rows_read)`` after each chunk.
+    (OUTPUT.rejects.csv by default). ``on_progress(bytes_read, rows_read)`` after each block.
     Raises :class:`BatchError`; on any failure neither file is left under its name."""
     rejects_path = rejects_path or output_path.with_name(output_path.stem + ".rejects.csv")
     if not input_path.is_file():
@@ -277,27 +284,32 @@ def score_file(
             writer.writerow(REJECT_COLUMNS)
             next_line = 2  # the header is line 1
 
-            def finish(chunk: Chunk) -> None:
-                labels, texts = answer_texts(np.asarray(chunk.predicted.result()))
-                out.write(output_lines(chunk.kept, labels, texts))
-                writer.writerows((line, reason, row) for line, _, reason, row in chunk.bad)
-                summary.count(chunk)
+            def finish(job: Future, read_to: int) -> None:
+                nonlocal next_line
+                text, checked = job.result()
+                out.write(text)
+                writer.writerows((next_line + index, reason, row) for index, _, reason, row in checked.bad)
+                next_line += checked.lines
+                summary.count(checked)
                 if on_progress:
-                    on_progress(chunk.read_to, summary.rows)
+                    on_progress(read_to, summary.rows)
 
-            # The model predicts one chunk on its thread (XGBoost lets go of the GIL) while this
-            # one reads and checks the next and writes the one before.
-            with ThreadPoolExecutor(1, thread_name_prefix="predict") as predictor:
-                previous = None
-                for lines in line_chunks(source, chunk_rows):
-                    features, kept, bad = chunk_features(lines, layout, next_line)
-                    predicted = predictor.submit(booster.inplace_predict, features, validate_features=False)
-                    if previous is not None:
-                        finish(previous)
-                    previous = Chunk(predicted, kept, bad, len(lines), source.tell())
-                    next_line += len(lines)
-                if previous is not None:
-                    finish(previous)
+            # Each block is checked, predicted and formatted on a worker of its own, one per core
+            # (pandas' parser and XGBoost let go of the GIL); this thread reads, and writes the
+            # answers in the input's order.
+            workers = _cores()
+            jobs: deque[tuple[Future, int]] = deque()
+            with ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
+                try:
+                    for block in line_blocks(source, chunk_rows, len(layout.header) + 1):
+                        jobs.append((pool.submit(score_block, block, layout, booster), source.tell()))
+                        if len(jobs) > 2 * workers:
+                            finish(*jobs.popleft())
+                    while jobs:
+                        finish(*jobs.popleft())
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
         for final, partial in temporary.items():
             os.replace(partial, final)
     finally:
@@ -305,6 +317,35 @@ def score_file(
             partial.unlink(missing_ok=True)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def score_block(block: bytes, layout: Layout, booster) -> tuple[bytes, Checked]:
+    """(the output's lines, the check) of one block of the input."""
+    checked = check_block(block, layout)
+    if not len(checked.features):
+        return b"", checked
+    probabilities = booster.inplace_predict(checked.features, validate_features=False)
+    return scored_lines(checked.kept, np.asarray(probabilities)), checked
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _keep_freed_blocks() -> None:
+    """Have glibc keep the job's freed blocks for the next ones instead of handing each back to
+    the kernel: every block of text is a few MB, and faulting its pages in afresh each time costs
+    more than the rest of its checks. Elsewhere than glibc, nothing changes."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # the most glibc allows on 64-bit systems
+    mallopt(_M_TRIM_THRESHOLD, 1 << 30)
 
 
 def load_booster(model_tag: str):
@@ -322,7 +363,7 @@ def load_booster(model_tag: str):
             f"{os.environ.get('BENTOML_HOME', '~/bentoml')}: train one with `python -m src.train` "
             "(or `make train`), or pass --model with a tag from `bentoml models list`"
         ) from None
-    booster.set_param({"nthread": 0})  # every core: nothing else runs beside a batch job
+    booster.set_param({"nthread": 1})  # one thread per block: score_file runs a block per core
     return booster
 
 
@@ -357,8 +398,12 @@ def main(argv: list[str] | None = None) -> int:
         "--rejects", type=Path, help="CSV of the rows that were not scored (default: OUTPUT.rejects.csv)"
     )
     parser.add_argument("--model", default=config.MODEL_TAG, help="model tag in the store (default: %(default)s)")
-    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per chunk (default: %(default)s)")
+    parser.add_argument(
+        "--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per block, about (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
+    _keep_freed_blocks()
+    import_xgboost_without_sklearn()
     try:
         booster = load_booster(args.model)
         size = args.input.stat().st_size if args.input.is_file() else 0

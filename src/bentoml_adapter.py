@@ -1,8 +1,8 @@
 """Every use of BentoML's internals (``bentoml._internal``, debug-only APIs, the processes of
-`bentoml serve` and the circus sockets they share) and of Mangum's (its lifespan cycle), in one
-place.
+`bentoml serve` and the circus sockets they share), of Mangum's (its lifespan cycle) and of
+XGBoost's (its optional import of scikit-learn), in one place.
 
-The pinned BentoML, circus and Mangum offer no public way to do these. Each function imports
+The pinned BentoML, circus, Mangum and XGBoost offer no public way to do these. Each function imports
 what it touches only when called, and tests/service/test_bentoml_adapter.py checks that the pinned
 versions still have each of them, so an upgrade that changes one fails there by name.
 """
@@ -99,6 +99,21 @@ def load_booster(model):
     if model.info.module != XGBOOST_MODULE or model.info.api_version != XGBOOST_API_VERSION:
         raise NotFound(f"model {model.tag} was not saved by {XGBOOST_MODULE} (API {XGBOOST_API_VERSION})")
     return xgb.Booster(model_file=model.path_of(XGBOOST_MODEL_FILE))
+
+
+def import_xgboost_without_sklearn() -> None:
+    """Import XGBoost without scikit-learn, for a command that only predicts: XGBoost imports
+    scikit-learn for its estimator classes whenever it is installed, which takes longer than the
+    rest of its import. XGBoost goes without them when that import fails, and an entry of None
+    in ``sys.modules`` makes it fail at once; the entry goes again afterwards."""
+    if "xgboost" in sys.modules:
+        return
+    blocked = sys.modules.setdefault("sklearn", None) is None
+    try:
+        import xgboost  # noqa: F401
+    finally:
+        if blocked:
+            del sys.modules["sklearn"]
 
 
 def loaded_runnable(runner):

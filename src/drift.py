@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from src import config, reference
-from src.batch_score import Layout, chunk_features, line_chunks
+from src.batch_score import Layout, check_block, line_blocks
 
 PSI_WARN = 0.1  # at or above: the series has moved; watch it
 PSI_ACT = 0.25  # at or above: the series has moved enough to act on (look at the data, retrain)
@@ -131,11 +131,10 @@ def bin_file(data_path: Path, booster, ref: reference.Reference) -> tuple[dict[s
     rows, dropped = 0, {}
     with data_path.open("rb") as source:
         layout = read_layout(source.readline(), data_path)
-        next_line = 2  # the header is line 1
-        for lines in line_chunks(source, CHUNK_ROWS):
-            features, _, bad = chunk_features(lines, layout, next_line)
-            next_line += len(lines)
-            for _, kind, _, _ in bad:
+        for block in line_blocks(source, CHUNK_ROWS, len(layout.header) + 1):
+            checked = check_block(block, layout)
+            features = checked.features
+            for _, kind, _, _ in checked.bad:
                 dropped[kind] = dropped.get(kind, 0) + 1
             if not len(features):
                 continue

@@ -169,3 +169,16 @@ def test_crlf_line_ends_and_a_last_line_without_one_are_read_as_lines(tmp_path, 
     assert [row["id"] for row in out] == ["r0", "r1", "r2"]
     expected = booster.inplace_predict(rows.astype(np.float32))
     np.testing.assert_array_equal(np.asarray([float(row["probability"]) for row in out], np.float32), expected)
+
+
+def test_percent_signs_in_a_passed_through_column_come_out_as_they_went_in(tmp_path, trained, booster):
+    rows = good_rows(200)
+    notes = [f"{i}% %s %b %%" for i in range(200)]
+    write_csv(
+        tmp_path / "in.csv", [*FEATURES, "note"], [[*row.tolist(), note] for row, note in zip(rows, notes, strict=True)]
+    )
+    assert score(tmp_path / "in.csv", tmp_path / "out.csv", model_tag=trained.tag).returncode == 0
+    out = read_csv(tmp_path / "out.csv")
+    assert [row["note"] for row in out] == notes
+    expected = booster.inplace_predict(rows.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray([float(row["probability"]) for row in out], np.float32), expected)

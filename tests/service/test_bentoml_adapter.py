@@ -21,6 +21,7 @@ import pytest
 from src import bentoml_adapter
 from src.config import PROJECT_ROOT
 from tests import source_facts
+from tests.commands import run_python
 from tests.log_capture import captured, log_endpoint_error
 
 pytestmark = pytest.mark.unit
@@ -276,3 +277,20 @@ def test_start_app_runs_the_start_up_on_the_loop_mangum_sets_up_and_never_the_sh
     thread.join(timeout=30)
     assert [kind for kind, _ in seen] == ["lifespan.startup"]
     assert seen[0][1] is outcome["loop"]
+
+
+def test_xgboost_imports_without_sklearn_and_sklearn_stays_importable():
+    script = (
+        "import sys\n"
+        "from src.bentoml_adapter import import_xgboost_without_sklearn\n"
+        "import_xgboost_without_sklearn()\n"
+        "import xgboost.compat\n"
+        "print(xgboost.compat.SKLEARN_INSTALLED, 'sklearn' in sys.modules)\n"
+        "import sklearn.base\n"
+        "print(sklearn.base.__name__)\n"
+    )
+    result = run_python("-c", script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "sklearn.base"], (
+        "the pinned XGBoost no longer imports scikit-learn as an optional module: re-check batch_score's start"
+    )
