@@ -53,6 +53,7 @@ import numpy as np  # noqa: E402
 from bench.breakdown import import_costs  # noqa: E402
 from bench.processes import Server, free_port, start_server  # noqa: E402
 from src import config  # noqa: E402
+from src.batch_score import CHUNK_ROWS  # noqa: E402
 from src.bentoml_adapter import XGBOOST_MODEL_FILE  # noqa: E402
 
 ROW = config.EXAMPLE_ROWS[0]
@@ -497,7 +498,7 @@ def batch_runs(tag: str, booster, repeat: int) -> dict:
     rows, files = batch_files()
     features = rows.astype(np.float32)
     booster.set_param({"nthread": 0})
-    chunk = 100_000
+    chunk = CHUNK_ROWS
     floors, runs = [], {count: [] for count in BATCH_ROWS}
     for rep in range(repeat):
         started = time.perf_counter()
