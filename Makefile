@@ -53,9 +53,11 @@ define apt_install_missing
 	      || { echo "could not install $(1): run as root, or install them yourself"; exit 1; }; \
 	  fi
 endef
+# Debian's docker.io is the real Docker Engine the deploy tests build, run and push with
+# (tests/real_tools.py starts it on a socket of its own; the machine's Docker is never used).
 image-tools:
-	$(call apt_install_missing,podman buildah skopeo mmdebstrap docker-registry,\
-	  /usr/bin/podman /usr/bin/buildah /usr/bin/skopeo /usr/bin/mmdebstrap /usr/bin/docker-registry)
+	$(call apt_install_missing,podman buildah skopeo mmdebstrap docker-registry docker.io,\
+	  /usr/bin/podman /usr/bin/buildah /usr/bin/skopeo /usr/bin/mmdebstrap /usr/bin/docker-registry /usr/sbin/dockerd)
 browser-tools:
 	$(call apt_install_missing,chromium chromium-driver,/usr/bin/chromium /usr/bin/chromedriver)
 # npm's asl-validator (pinned in tests/asl/package-lock.json) checks the batch state machine's definition.

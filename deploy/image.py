@@ -3,14 +3,20 @@
 Lambda runs only a single-platform image whose architecture is the function's. Docker Engine 29+
 (containerd image store) and buildx attach provenance attestations by default, which turns the
 pushed image into an index Lambda rejects; the build runs with them off, and what ECR holds is
-checked before Terraform points the function at it. An image's tag is the Bento's version and the
-architecture (`<version>-arm64`), so a change of architecture builds and pushes a new image.
+checked before Terraform points the function at it. Where Docker has no buildx (Debian's docker.io,
+Podman's Docker API), bentoctl cannot build: the operator writes the same build context and
+Docker's classic builder, which makes no attestations, builds it. An image's tag is the Bento's
+version and the architecture (`<version>-arm64`), so a change of architecture builds and pushes
+a new image.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -24,6 +30,9 @@ INDEX = {"application/vnd.docker.distribution.manifest.list.v2+json", "applicati
 # The names Docker and OCI give Lambda's instruction sets.
 OCI_ARCHITECTURE = {"x86_64": "amd64", "arm64": "arm64"}
 BUILD_ENV = {"BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}
+# The network of the classic builder's steps (`docker build --network`), when the engine's default
+# one cannot reach the package index (an engine without a bridge, a VPN): e.g. `host`.
+BUILD_NETWORK_VARIABLE = "DEPLOY_BUILD_NETWORK"
 
 
 def image_tag(bento_tag: str, deployment: Deployment) -> str:
@@ -45,15 +54,18 @@ def local_image_id(name: str) -> str | None:
 
 
 def build(deployment: Deployment, bento_tag: str) -> str:
-    """`bentoctl build` (no push) for the deployment's platform, attestations off; returns the
-    local image. bentoctl exits 0 on its own errors, and its messages wrap off a terminal, so
-    success is read from Docker: the expected name, removed before the build (only the name; the
-    build cache stays), must name an image afterwards."""
+    """`bentoctl build` (no push) for the deployment's platform, attestations off, or the classic
+    builder where buildx is missing; returns the local image. bentoctl exits 0 on its own errors,
+    and its messages wrap off a terminal, so success is read from Docker: the expected name,
+    removed before the build (only the name; the build cache stays), must name an image afterwards."""
     name = local_image(bento_tag)
     if local_image_id(name):
         run(["docker", "image", "rm", "--force", "--no-prune", name])
     with tempfile.TemporaryDirectory(prefix="bentoctl-home-") as home:
-        result = _bentoctl_build(deployment, bento_tag, Path(home))
+        if has_buildx():
+            result = _bentoctl_build(deployment, bento_tag, Path(home))
+        else:
+            result = _classic_build(deployment, bento_tag, Path(home), name)
     if local_image_id(name) is None:
         raise StepFailed(
             f"bentoctl build did not build {name}:\n{tail(result.stdout + result.stderr)}",
@@ -63,12 +75,60 @@ def build(deployment: Deployment, bento_tag: str) -> str:
     return name
 
 
-def _bentoctl_build(deployment: Deployment, bento_tag: str, home: Path):
-    """`bentoctl build --dry-run` of the Bento, handed to bentoctl's BentoML in a home of its own."""
+def has_buildx() -> bool:
+    try:
+        run(["docker", "buildx", "version"])
+    except StepFailed:
+        return False
+    return True
+
+
+def _staged_bento(bento_tag: str, home: Path) -> Path:
+    """The Bento and its models copied into a BentoML home bentoctl's BentoML reads; returns the
+    Bento's folder there."""
     try:
         bento_handoff.staged_home(bento_tag, home)
     except bento_handoff.HandoffError as exc:
         raise StepFailed(str(exc), "rebuild the Bento (`make build`) with the project's bentofile.yaml") from None
+    (bento_yaml,) = (home / "bentos").glob("*/*/bento.yaml")
+    return bento_yaml.parent
+
+
+def _classic_build(deployment: Deployment, bento_tag: str, home: Path, name: str):
+    """The operator's build context for the Bento, built by `docker build` (no BuildKit). As
+    bentoctl does, the Bento is given its models before the operator reads it."""
+    bento = _staged_bento(bento_tag, home)
+    for model in (home / "models").glob("*/*/model.yaml"):
+        shutil.copytree(model.parent, bento / "models" / model.parent.parent.name / model.parent.name)
+    try:
+        context = Path(
+            deployable.create_deployable(
+                bento, home / "build-context", {}, base_image=deployment.spec.get("base_image", "")
+            )
+        )
+    except deployable.DeployableError as exc:
+        raise StepFailed(str(exc), "rebuild the Bento (`make build`) with the project's bentofile.yaml") from None
+    network = os.environ.get(BUILD_NETWORK_VARIABLE)
+    return run(
+        [
+            "docker",
+            "build",
+            "--platform",
+            deployment.platform,
+            *(["--network", network] if network else []),
+            "--file",
+            str(context / "env" / "docker" / "Dockerfile"),
+            "--tag",
+            name,
+            str(context),
+        ],
+        env={"DOCKER_BUILDKIT": "0"},
+    )
+
+
+def _bentoctl_build(deployment: Deployment, bento_tag: str, home: Path):
+    """`bentoctl build --dry-run` of the Bento, handed to bentoctl's BentoML in a home of its own."""
+    _staged_bento(bento_tag, home)
     return run(
         [
             bentoctl_executable(),
@@ -118,11 +178,16 @@ def pushed(deployment: Deployment, tag: str) -> bool:
 def push(deployment: Deployment, local: str, tag: str) -> str:
     """Create the repository if needed, log Docker in, push; returns the repository URL."""
     url, username, password = ecr.create_repository(deployment.name, deployment.spec)
-    registry = url.split("/", 1)[0]
-    run(["docker", "login", "--username", username, "--password-stdin", registry], stdin=password)
-    run(["docker", "tag", local, f"{url}:{tag}"])
-    run(["docker", "push", f"{url}:{tag}"])
+    push_to(local, url, tag, username, password)
     return url
+
+
+def push_to(local: str, repository: str, tag: str, username: str, password: str) -> None:
+    """Log Docker in to the repository's registry, tag the local image as ``repository:tag``, push it."""
+    registry = repository.split("/", 1)[0]
+    run(["docker", "login", "--username", username, "--password-stdin", registry], stdin=password)
+    run(["docker", "tag", local, f"{repository}:{tag}"])
+    run(["docker", "push", f"{repository}:{tag}"])
 
 
 def repository_exists(deployment: Deployment) -> bool:
@@ -139,53 +204,89 @@ def repository_url(deployment: Deployment) -> str:
     return client.describe_repositories(repositoryNames=[deployment.name])["repositories"][0]["repositoryUri"]
 
 
-def _manifest(deployment: Deployment, tag: str) -> dict:
-    client = _ecr(deployment)
-    answer = client.batch_get_image(
-        repositoryName=deployment.name, imageIds=[{"imageTag": tag}], acceptedMediaTypes=sorted(SINGLE_MANIFEST | INDEX)
-    )
-    if not answer["images"]:
-        raise StepFailed(
-            f"ECR has no image tagged {tag} in {deployment.name}", "run `make deploy` again; it pushes the image"
+@dataclass
+class Manifest:
+    """What a registry holds under a tag: the manifest's text, its media type and its digest."""
+
+    text: str
+    media_type: str
+    digest: str
+
+
+class EcrImages:
+    """The deployment's repository in ECR, through ECR's API."""
+
+    def __init__(self, deployment: Deployment):
+        self.repository = deployment.name
+        self.client = _ecr(deployment)
+
+    def manifest(self, tag: str) -> Manifest | None:
+        answer = self.client.batch_get_image(
+            repositoryName=self.repository,
+            imageIds=[{"imageTag": tag}],
+            acceptedMediaTypes=sorted(SINGLE_MANIFEST | INDEX),
         )
-    return answer["images"][0]
+        if not answer["images"]:
+            return None
+        image = answer["images"][0]
+        text = image["imageManifest"]
+        media_type = image.get("imageManifestMediaType") or json.loads(text).get("mediaType", "")
+        return Manifest(text, media_type, image["imageId"]["imageDigest"])
+
+    def put_manifest(self, manifest: Manifest, tag: str) -> None:
+        """Tag the manifest again; a tag that already names it is left as it is."""
+        errors = self.client.exceptions
+        try:
+            self.client.put_image(
+                repositoryName=self.repository,
+                imageManifest=manifest.text,
+                imageManifestMediaType=manifest.media_type,
+                imageTag=tag,
+            )
+        except (errors.ImageAlreadyExistsException, errors.ImageTagAlreadyExistsException):
+            pass
 
 
-def verify(deployment: Deployment, tag: str) -> str:
-    """Check that ECR holds one single-platform image for the tag; returns its digest."""
-    image = _manifest(deployment, tag)
-    manifest = json.loads(image["imageManifest"])
-    media_type = image.get("imageManifestMediaType") or manifest.get("mediaType", "")
-    if media_type in INDEX or "manifests" in manifest:
+def _manifest(images, repository: str, tag: str) -> Manifest:
+    found = images.manifest(tag)
+    if found is None:
+        raise StepFailed(
+            f"the registry has no image tagged {tag} in {repository}", "run `make deploy` again; it pushes the image"
+        )
+    return found
+
+
+def check_manifest(manifest: Manifest, repository: str, tag: str) -> None:
+    """Refuse what Lambda cannot run: an index (several platforms, or an image with its
+    attestations) or any other media type than a single image manifest."""
+    body = json.loads(manifest.text)
+    if manifest.media_type in INDEX or "manifests" in body:
         platforms = sorted(
             "{os}/{architecture}".format(**entry.get("platform", {"os": "?", "architecture": "?"}))
-            for entry in manifest.get("manifests", [])
+            for entry in body.get("manifests", [])
         )
         raise StepFailed(
             f"the pushed image {tag} is a multi-platform index ({', '.join(platforms)}); "
             "Lambda accepts only a single-platform image manifest",
             "build without attestations (`make deploy` sets BUILDX_NO_DEFAULT_ATTESTATIONS=1; with plain "
             "docker, `--provenance=false`), delete the tag with `aws ecr batch-delete-image "
-            f"--repository-name {deployment.name} --image-ids imageTag={tag}`, and deploy again",
+            f"--repository-name {repository} --image-ids imageTag={tag}`, and deploy again",
         )
-    if media_type not in SINGLE_MANIFEST:
-        raise StepFailed(f"the pushed image {tag} has media type {media_type!r}, which Lambda does not run")
-    return image["imageId"]["imageDigest"]
+    if manifest.media_type not in SINGLE_MANIFEST:
+        raise StepFailed(f"the pushed image {tag} has media type {manifest.media_type!r}, which Lambda does not run")
 
 
-def protect(deployment: Deployment, tag: str) -> str:
+def verify(deployment: Deployment, tag: str, images=None) -> str:
+    """Check that the repository (ECR's, unless ``images`` says another) holds one
+    single-platform image for the tag; returns its digest."""
+    manifest = _manifest(images or EcrImages(deployment), deployment.name, tag)
+    check_manifest(manifest, deployment.name, tag)
+    return manifest.digest
+
+
+def protect(deployment: Deployment, tag: str, images=None) -> str:
     """Add the deployed-<tag> tag that the repository's lifecycle policy never expires."""
-    image = _manifest(deployment, tag)
+    images = images or EcrImages(deployment)
     protected = ecr.DEPLOYED_PREFIX + tag
-    client = _ecr(deployment)
-    try:
-        client.put_image(
-            repositoryName=deployment.name,
-            imageManifest=image["imageManifest"],
-            imageManifestMediaType=image.get("imageManifestMediaType")
-            or json.loads(image["imageManifest"])["mediaType"],
-            imageTag=protected,
-        )
-    except (client.exceptions.ImageAlreadyExistsException, client.exceptions.ImageTagAlreadyExistsException):
-        pass
+    images.put_manifest(_manifest(images, deployment.name, tag), protected)
     return protected

@@ -15,18 +15,13 @@ TERRAFORM_MINIMUM = (1, 3)
 
 
 def check_docker() -> str:
-    """Docker's client, its buildx plugin and a running engine; returns the engine's version."""
+    """Docker's client and a running engine; returns the engine's version and the builder the
+    image is built with (bentoctl's buildx, or Docker's classic builder where buildx is missing)."""
     if shutil.which("docker") is None:
         raise StepFailed(
             "Docker is not installed or not on PATH",
-            "install Docker Engine or Docker Desktop (buildx included): https://docs.docker.com/get-docker/",
+            "install Docker Engine or Docker Desktop: https://docs.docker.com/get-docker/",
         )
-    try:
-        run(["docker", "buildx", "version"])
-    except StepFailed as error:
-        raise StepFailed(
-            f"Docker's buildx plugin is missing ({error})", "install the docker-buildx plugin (Docker Desktop ships it)"
-        ) from None
     try:
         version = run(["docker", "version", "--format", "{{.Server.Version}}"]).stdout.strip()
     except StepFailed as error:
@@ -34,7 +29,11 @@ def check_docker() -> str:
             f"the Docker engine is not reachable ({error})",
             "start Docker (Docker Desktop, or `sudo systemctl start docker`) and try again",
         ) from None
-    return version
+    try:
+        builder = "buildx " + run(["docker", "buildx", "version"]).stdout.split()[1]
+    except (StepFailed, IndexError):
+        builder = "no buildx: Docker's classic builder"
+    return f"{version} ({builder})"
 
 
 def check_terraform() -> str:

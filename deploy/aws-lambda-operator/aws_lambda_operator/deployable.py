@@ -71,8 +71,9 @@ def dockerfile_text(model_tag: str, service: str, base_image: str = "") -> str:
     return text
 
 
-def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_deployable=True):
-    """bentoctl entry point: write the build context under ``destination_dir``; return its path."""
+def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_deployable=True, base_image=None):
+    """bentoctl entry point: write the build context under ``destination_dir``; return its path.
+    The base image is ``base_image``, else the environment's LAMBDA_BASE_IMAGE, else the default."""
     bento_path = Path(bento_path)
     context = Path(destination_dir) / CONTEXT_NAME
     if context.exists():
@@ -100,6 +101,6 @@ def create_deployable(bento_path, destination_dir, bento_metadata, overwrite_dep
 
     docker_dir = context / "env" / "docker"
     docker_dir.mkdir(parents=True)
-    base_image = os.environ.get(BASE_IMAGE_VARIABLE, "")
+    base_image = os.environ.get(BASE_IMAGE_VARIABLE, "") if base_image is None else base_image
     (docker_dir / "Dockerfile").write_text(dockerfile_text(tags[0], str(service), base_image))
     return str(context)
