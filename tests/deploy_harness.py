@@ -54,7 +54,11 @@ def aws(moto_url, monkeypatch):
 @pytest.fixture
 def workdir(tmp_path):
     """A deployment folder as the repository has it: config, main.tf, tfvars."""
-    work = tmp_path / "deployment"
+    return copy_deployment(tmp_path / "deployment")
+
+
+def copy_deployment(work: Path) -> Path:
+    """``work``, made, with the repository's deployment files in it: config, main.tf, tfvars."""
     work.mkdir()
     for name in ("deployment_config.yaml", "main.tf", "bentoctl.tfvars"):
         shutil.copyfile(PROJECT_ROOT / name, work / name)

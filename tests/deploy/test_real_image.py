@@ -16,9 +16,8 @@ from deploy import image, prerequisites
 from deploy.deployment import load
 from deploy.lambda_events import http_api_v2
 from deploy.steps import StepFailed
-from src.config import PROJECT_ROOT
 from tests import image_build
-from tests.deploy_harness import set_spec
+from tests.deploy_harness import copy_deployment, set_spec
 from tests.real_tools import DockerEngine, RegistryServer, missing
 from tests.sample_requests import counting_row, expected_labels
 
@@ -58,10 +57,7 @@ def registry(engine):
 def deployment(tmp_path_factory, engine):
     """The repository's deployment folder for this machine's architecture, its base image the
     stand-in loaded into the engine under the Dockerfile's default name."""
-    work = tmp_path_factory.mktemp("real-image") / "deployment"
-    work.mkdir()
-    for name in ("deployment_config.yaml", "main.tf", "bentoctl.tfvars"):
-        shutil.copyfile(PROJECT_ROOT / name, work / name)
+    work = copy_deployment(tmp_path_factory.mktemp("real-image") / "deployment")
     set_spec(work, architecture="x86_64", base_image="")
     standin, _ = image_build.ensure_standin("amd64")
     saved = subprocess.run(["podman", "save", standin], capture_output=True, check=True).stdout
@@ -133,14 +129,14 @@ def test_the_image_scores_read_only_as_lambda_runs_it(engine, built, booster):
     assert json.loads(response["body"]) == expected_labels(booster, rows)
 
 
-def test_push_verify_and_protect_against_a_real_registry(built, registry, deployment, docker_env):
+def test_push_verify_and_protect_against_a_real_registry(engine, built, registry, deployment, docker_env):
     name, _, _ = built
     tag = "v1-x86_64"
     repository = f"{registry.host}/{REPOSITORY}"
     image.push_to(name, repository, tag, registry.username, registry.password)
     images = registry.images(REPOSITORY)
     digest = image.verify(deployment, tag, images)
-    pushed = json.loads(_check(subprocess.run(["docker", "image", "inspect", name], capture_output=True)))[0]
+    (pushed,) = json.loads(_check(engine.docker("image", "inspect", name)))
     assert f"{repository}@{digest}" in pushed["RepoDigests"]
     protected = image.protect(deployment, tag, images)
     assert protected == "deployed-" + tag and set(images.tags()) >= {tag, protected}
