@@ -1,13 +1,12 @@
-"""A stand-in for `terraform validate`: main.tf checked against the AWS provider's schema.
+"""The pinned AWS provider's schema, for the test provider that Terraform core plans main.tf with.
 
-No Terraform binary or Terraform registry is reachable here, so the schema comes from an npm
-package that is generated from the provider's own `terraform providers schema -json` output:
-the prebuilt AWS provider bindings of CDK Terrain, the continuation of CDK for Terraform
-(pinned in provider-schema.json; @cdktf/provider-aws has the same layout and works too).
-That package ships TypeScript declarations and JavaScript, not the raw JSON, so
-`build_schema` turns them back into the `providers schema -json` layout once per pinned
-version and caches the result; `check_config` then reads only that layout, so a real
-`terraform providers schema -json` file can be checked against just as well.
+The AWS provider cannot be downloaded here, so its schema comes from an npm package generated
+from the provider's own `terraform providers schema -json` output: the prebuilt AWS provider
+bindings of CDK Terrain, the continuation of CDK for Terraform (pinned in provider-schema.json;
+@cdktf/provider-aws has the same layout and works too). That package ships TypeScript
+declarations and JavaScript, not the raw JSON, so `build_schema` turns them back into the
+`providers schema -json` layout once per pinned version and caches it; tests/aws_provider_plugin.py
+serves that layout to Terraform core (tests/terraform_core.py), so a real dump serves as well.
 
 What the bindings say and how it is read:
 - `export declare class X extends cdktn.TerraformResource` (or TerraformDataSource,
@@ -18,18 +17,18 @@ What the bindings say and how it is read:
   nested block whose own interface the property's type names;
 - computed-only attributes are the generated JavaScript's
   `// <name> - computed: true, optional: false, required: false` comments, in the class that
-  stands for the resource or for a nested block (`<Interface>OutputReference`).
-Read this way, @cdktf/provider-aws 21.22.1 gives back the schema of AWS provider 6.25.0 as a
-`terraform providers schema -json` dump of that version has it (every type, argument, block,
-required and computed-only flag and min_items) with one
-difference: a block that takes at most one instance is nesting_mode "list" with max_items 1
-whether the provider declares it "list" or "single"; for checking the two are alike.
+  stands for the resource or for a nested block (`<Interface>OutputReference`);
+- an attribute's type is the accessor its JavaScript getter reads it with
+  (`getStringAttribute`, `getNumberAttribute`, `getStringMapAttribute`, ...; a list wrapped in
+  `Fn.tolist` is a set); the few the bindings type only as "any" are left without one.
+Blocks that take at most one instance are nesting_mode "list" with max_items 1 whether the
+provider declares them "list" or "single"; blocks the provider declares as sets are lists.
+Core treats these alike for validating and planning.
 """
 
 from __future__ import annotations
 
 import base64
-import difflib
 import functools
 import hashlib
 import json
@@ -39,32 +38,16 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import hcl2
 
 from src.config import PROJECT_ROOT
 
 PIN_FILE = Path(__file__).with_name("provider-schema.json")
 CACHE_DIR = PROJECT_ROOT / ".cache" / "provider-schema"
 # Bump when build_schema's output changes, so cached schemas are rebuilt.
-BUILD_FORMAT = 4
-
-RESOURCE_META = {"count", "for_each", "depends_on", "lifecycle", "provider", "provisioner", "connection"}
-DATA_META = {"count", "for_each", "depends_on", "lifecycle", "provider"}
-PROVIDER_META = {"alias", "version"}
-RESOURCE_LIFECYCLE = {
-    "create_before_destroy",
-    "prevent_destroy",
-    "ignore_changes",
-    "replace_triggered_by",
-    "precondition",
-    "postcondition",
-}
-DATA_LIFECYCLE = {"precondition", "postcondition"}
-DYNAMIC_KEYS = {"for_each", "iterator", "labels", "content"}
+BUILD_FORMAT = 6
 
 
 class SchemaUnavailable(RuntimeError):
@@ -157,6 +140,21 @@ COMPUTED_ONLY = re.compile(
     r"(?:(?:this\.)?_\w+ = new ([\w.]+)\(|get )"
 )
 TYPE_NAME = re.compile(r"\b[A-Z]\w*\b")
+GETTER = re.compile(r"get \w+\(\) \{\n\s*return (?P<body>[^\n]*?\.(?P<kind>\w+)\('(?P<name>\w+)'\)[^\n]*);\n")
+# The JavaScript getter's accessor gives an attribute's type (a Fn.tolist around a list: a set).
+ACCESSOR_TYPES = {
+    "getStringAttribute": "string",
+    "getNumberAttribute": "number",
+    "getBooleanAttribute": "bool",
+    "getStringMapAttribute": ["map", "string"],
+    "getNumberMapAttribute": ["map", "number"],
+    "getBooleanMapAttribute": ["map", "bool"],
+    "getListAttribute": ["list", "string"],
+    "getNumberListAttribute": ["list", "number"],
+    "cdktn.StringMap": ["map", "string"],  # the class of a computed map attribute
+    "cdktn.NumberMap": ["map", "number"],
+    "cdktn.BooleanMap": ["map", "bool"],
+}
 
 
 @dataclass
@@ -176,6 +174,7 @@ class Bindings:
     interfaces: dict = field(default_factory=dict)  # interface -> [Prop]
     classes: dict = field(default_factory=dict)  # class -> (base, tf type, config interface)
     computed: dict = field(default_factory=lambda: defaultdict(list))  # class -> [(name, nested class)]
+    types: dict = field(default_factory=lambda: defaultdict(dict))  # class -> {name: type}
 
 
 def camel_to_snake(name: str) -> str:
@@ -216,10 +215,17 @@ def parse_declarations(text: str, module: Bindings) -> None:
 
 
 def parse_javascript(text: str, module: Bindings) -> None:
-    """Record the computed-only attributes each generated JavaScript class exposes."""
+    """Record the computed-only attributes each generated JavaScript class exposes, and the
+    types its getters read attributes as."""
     for match in JS_CLASS.finditer(text):
         for attribute in COMPUTED_ONLY.finditer(match.group(2)):
             module.computed[match.group(1)].append((attribute.group(1), attribute.group(2)))
+        for getter in GETTER.finditer(match.group(2)):
+            kind = ACCESSOR_TYPES.get(getter["kind"])
+            if kind is not None:
+                if isinstance(kind, list) and kind[0] == "list" and "Fn.tolist(" in getter["body"]:
+                    kind = ["set", kind[1]]
+                module.types[match.group(1)][getter["name"]] = kind
 
 
 def nested_interface(type_text: str, module: Bindings) -> str | None:
@@ -266,6 +272,8 @@ def build_block(interface: str, module: Bindings, computed_class: str | None, an
             }
             continue
         attributes[prop.name] = {"optional": True} if prop.optional else {"required": True}
+        if prop.name in module.types.get(computed_class, {}):
+            attributes[prop.name]["type"] = module.types[computed_class][prop.name]
         if inner:
             attributes[prop.name]["nested_type"] = {
                 **build_block(inner, module, inner + "OutputReference", ancestors),
@@ -275,6 +283,9 @@ def build_block(interface: str, module: Bindings, computed_class: str | None, an
         if name in attributes or name in block_types:
             continue
         attributes[name] = {"computed": True}
+        kind = module.types.get(computed_class, {}).get(name) or ACCESSOR_TYPES.get(nested_class)
+        if kind is not None:
+            attributes[name]["type"] = kind
         inner = struct_of_class(nested_class)
         if inner in module.interfaces:
             attributes[name]["nested_type"] = {
@@ -413,397 +424,3 @@ def write_atomically(path: Path, text: str) -> None:
 def pinned_schema() -> ProviderSchema:
     """The pinned schema, loaded once per process: what tests call (SchemaUnavailable if it cannot be had)."""
     return load_schema()
-
-
-################################################################################
-# Version constraints
-################################################################################
-
-CONSTRAINT = re.compile(r"^\s*(=|!=|>=|<=|>|<|~>)?\s*v?(\d+(?:\.\d+){0,2})\s*$")
-
-
-def version_tuple(text: str) -> tuple[int, int, int]:
-    """1.2 -> (1, 2, 0): Terraform fills missing version segments with zero."""
-    parts = [int(part) for part in text.split(".")]
-    return tuple(parts + [0] * (3 - len(parts)))  # type: ignore[return-value]
-
-
-def version_admits(constraint: str, version: str) -> bool:
-    """Whether a Terraform version constraint such as ">= 5.40, < 7.0" or "~> 6.2" admits version."""
-    have = version_tuple(version)
-    for part in constraint.split(","):
-        match = CONSTRAINT.match(part)
-        if not match:
-            raise ValueError(f"not a version constraint: {part.strip()!r}")
-        operator, text = match.group(1) or "=", match.group(2)
-        want = version_tuple(text)
-        if operator == "~>":
-            # ~> 6.2 means >= 6.2, < 7.0; ~> 6.2.1 means >= 6.2.1, < 6.3.0; ~> 6 means >= 6, < 7.
-            segments = [int(piece) for piece in text.split(".")]
-            kept = segments[:-1] or segments
-            upper = version_tuple(".".join(map(str, kept[:-1] + [kept[-1] + 1])))
-            ok = want <= have < upper
-        else:
-            ok = {
-                "=": have == want,
-                "!=": have != want,
-                ">": have > want,
-                ">=": have >= want,
-                "<": have < want,
-                "<=": have <= want,
-            }[operator]
-        if not ok:
-            return False
-    return True
-
-
-################################################################################
-# Checking a configuration
-################################################################################
-
-HCL_OPTIONS = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True, explicit_blocks=True)
-REFERENCE = re.compile(
-    r"(?<![\w.])(?:(?P<data>data)\.)?(?P<type>[a-z][a-z0-9]*_\w+)\.(?P<name>[A-Za-z_][\w-]*)"
-    r"(?P<rest>(?:\[[^\]]*\]|\.[A-Za-z_]\w*)*)"
-)
-STEP = re.compile(r"\[[^\]]*\]|\.([A-Za-z_]\w*)")
-
-
-@dataclass
-class Coverage:
-    """How much of the configuration the check looked at."""
-
-    resources: int = 0
-    data_sources: int = 0
-    providers: int = 0
-    arguments: int = 0
-    blocks: int = 0
-    references: int = 0
-    skipped: int = 0
-
-
-@dataclass
-class Report:
-    """The problems found (empty when the configuration is valid) and the coverage."""
-
-    problems: list[str]
-    coverage: Coverage
-
-
-def parse_terraform(text: str) -> dict:
-    """A Terraform file parsed with python-hcl2, blocks marked with __is_block__."""
-    return hcl2.loads(text, serialization_options=HCL_OPTIONS)
-
-
-def is_block(value) -> bool:
-    """Whether a parsed value is one or more blocks rather than an argument's value."""
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(item, dict) and item.get("__is_block__") for item in value)
-    )
-
-
-def suggestion(name: str, candidates) -> str:
-    """A ' (did you mean "x"?)' hint for a misspelled name, or ''."""
-    close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f' (did you mean "{close[0]}"?)' if close else ""
-
-
-class Checker:
-    """Walks one parsed configuration against one provider schema, collecting problems."""
-
-    def __init__(self, schema: ProviderSchema):
-        self.schema = schema
-        self.problems: list[str] = []
-        self.coverage = Coverage()
-        self.label = f"{schema.address.split('/', 1)[-1]} {schema.version}"
-
-    def problem(self, message: str) -> None:
-        """Record one problem; messages name the block address and the argument."""
-        self.problems.append(message)
-
-    def check_body(self, block: dict, body: dict, where: str, kind: str, meta: set = frozenset()) -> None:
-        """Check one block body: known arguments and blocks, required ones present, none computed-only."""
-        if block.get("open"):
-            return
-        attributes, block_types = block.get("attributes", {}), block.get("block_types", {})
-        counts: Counter = Counter()
-        for key, value in body.items():
-            if key == "__is_block__":
-                continue
-            if key in meta:
-                self.check_meta(key, value, where, kind, block)
-            elif key == "dynamic" and isinstance(value, list) and "dynamic" not in attributes:
-                for entry in value:
-                    for name, dynamic in entry.items():
-                        if isinstance(dynamic, dict):
-                            counts[name] += 1
-                            self.check_dynamic(name, dynamic, block, where, kind)
-            elif is_block(value):
-                counts[key] += len(value)
-                self.check_nested_blocks(key, value, block, where, kind)
-            else:
-                self.check_argument(key, value, block, where, kind)
-        for name, attribute in attributes.items():
-            if attribute.get("required") and name not in body:
-                self.problem(f'{where}: missing required argument "{name}" ({kind} schema of {self.label})')
-        for name, nested in block_types.items():
-            if counts[name] < nested.get("min_items", 0):
-                self.problem(
-                    f'{where}: missing required block "{name}" '
-                    f"(at least {nested['min_items']}; {kind} schema of {self.label})"
-                )
-            if "max_items" in nested and counts[name] > nested["max_items"]:
-                self.problem(f'{where}: too many "{name}" blocks ({counts[name]}, at most {nested["max_items"]})')
-
-    def check_argument(self, key: str, value, block: dict, where: str, kind: str) -> None:
-        """Check one `key = value` argument."""
-        attributes, block_types = block.get("attributes", {}), block.get("block_types", {})
-        self.coverage.arguments += 1
-        if key in block_types:
-            self.problem(
-                f'{where}: "{key}" is a block, not an argument: write {key} {{ ... }} ({kind} schema of {self.label})'
-            )
-            return
-        attribute = attributes.get(key)
-        if attribute is None:
-            self.problem(
-                f'{where}: unsupported argument "{key}"{suggestion(key, [*attributes, *block_types])}'
-                f" ({kind} schema of {self.label})"
-            )
-        elif attribute.get("computed") and not (attribute.get("optional") or attribute.get("required")):
-            self.problem(f'{where}: "{key}" is computed-only and cannot be set ({kind} schema of {self.label})')
-        elif "nested_type" in attribute and attribute["nested_type"].get("nesting_mode") != "map":
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, dict):
-                    self.check_body(attribute["nested_type"], item, f"{where}.{key}", kind)
-
-    def check_nested_blocks(self, key: str, blocks: list, block: dict, where: str, kind: str) -> None:
-        """Check literal nested blocks `key { ... }`."""
-        attributes, block_types = block.get("attributes", {}), block.get("block_types", {})
-        if key in block_types:
-            nested = block_types[key]["block"]
-        elif "nested_type" in attributes.get(key, {}):
-            nested = attributes[key]["nested_type"]
-        elif key in attributes:
-            self.problem(
-                f'{where}: "{key}" is an argument, not a block: write {key} = ... ({kind} schema of {self.label})'
-            )
-            return
-        else:
-            self.coverage.blocks += len(blocks)
-            self.problem(
-                f'{where}: unsupported block type "{key}"{suggestion(key, [*block_types, *attributes])}'
-                f" ({kind} schema of {self.label})"
-            )
-            return
-        for body in blocks:
-            self.coverage.blocks += 1
-            self.check_body(nested, body, f"{where}.{key}", kind)
-
-    def check_dynamic(self, name: str, dynamic: dict, block: dict, where: str, kind: str) -> None:
-        """Check a `dynamic "name" { for_each, content { ... } }` block as blocks of type name."""
-        for key in dynamic:
-            if key not in DYNAMIC_KEYS and key != "__is_block__":
-                self.problem(f'{where}: dynamic "{name}" has an unsupported argument "{key}"')
-        if "for_each" not in dynamic or not is_block(dynamic.get("content")):
-            self.problem(f'{where}: dynamic "{name}" needs for_each and a content block')
-            return
-        self.check_nested_blocks(name, dynamic["content"], block, where, kind)
-
-    def check_meta(self, key: str, value, where: str, kind: str, block: dict) -> None:
-        """Check a meta-argument; lifecycle's own arguments and ignore_changes' names included."""
-        if key != "lifecycle":
-            self.coverage.arguments += 0 if is_block(value) else 1
-            return
-        allowed = DATA_LIFECYCLE if kind == "data source" else RESOURCE_LIFECYCLE
-        for body in value if is_block(value) else []:
-            self.coverage.blocks += 1
-            for name in body:
-                if name != "__is_block__" and name not in allowed:
-                    self.problem(f'{where}: unsupported lifecycle argument "{name}"{suggestion(name, allowed)}')
-            changes = body.get("ignore_changes", [])
-            for entry in changes if isinstance(changes, list) else []:
-                first = re.match(r"\$?\{?(\w+)", str(entry))
-                known = {*block.get("attributes", {}), *block.get("block_types", {})}
-                if first and first.group(1) not in known:
-                    self.problem(
-                        f'{where}: lifecycle ignore_changes names "{first.group(1)}", '
-                        f"which is not an attribute{suggestion(first.group(1), known)}"
-                    )
-
-    def check_declaration(self, data: bool, tf_type: str, name: str, body: dict) -> None:
-        """Check one `resource` or `data` block: its type exists and its body fits the type's schema."""
-        label, address = ("data source", f"data.{tf_type}.{name}") if data else ("resource", f"{tf_type}.{name}")
-        if data:
-            self.coverage.data_sources += 1
-        else:
-            self.coverage.resources += 1
-        table = self.schema.data_sources if data else self.schema.resources
-        if tf_type not in table:
-            self.problem(
-                f'{address}: {label} type "{tf_type}" does not exist in {self.label}{suggestion(tf_type, table)}'
-            )
-        else:
-            self.check_body(table[tf_type], body, address, label, DATA_META if data else RESOURCE_META)
-
-    def check_reference(self, match: re.Match, declared: set) -> None:
-        """Check one `type.name.attribute...` reference: declared, and its attributes in the schema."""
-        data, tf_type, name = bool(match["data"]), match["type"], match["name"]
-        if tf_type.split("_", 1)[0] != self.schema.local_name:
-            return
-        self.coverage.references += 1
-        address = f"{'data.' if data else ''}{tf_type}.{name}"
-        table = self.schema.data_sources if data else self.schema.resources
-        if tf_type not in table:
-            self.problem(
-                f"reference {match.group(0)}: {'data source' if data else 'resource'} type "
-                f'"{tf_type}" does not exist in {self.label}{suggestion(tf_type, table)}'
-            )
-            return
-        if (data, tf_type, name) not in declared:
-            self.problem(f"reference {match.group(0)}: {address} is not declared in this configuration")
-        block: dict | None = table[tf_type]
-        path = address
-        for step in STEP.finditer(match["rest"]):
-            if step.group(1) is None or block is None or block.get("open"):
-                continue
-            attribute = step.group(1)
-            attributes, block_types = block.get("attributes", {}), block.get("block_types", {})
-            if attribute in block_types:
-                block = block_types[attribute]["block"]
-            elif attribute in attributes:
-                block = attributes[attribute].get("nested_type")
-            else:
-                self.problem(
-                    f'reference {match.group(0)}: {path} has no attribute "{attribute}"'
-                    f"{suggestion(attribute, [*attributes, *block_types])} ({self.label})"
-                )
-                return
-            path = f"{path}.{attribute}"
-
-    def check_references(self, document: dict, declared: set) -> None:
-        """Check every reference to this provider's resources and data sources anywhere in the file.
-
-        moved and removed blocks are left out: they name addresses that are meant to be gone.
-        """
-        kept = {key: value for key, value in document.items() if key not in ("moved", "removed")}
-        for text in strings_in(kept):
-            for expression in interpolations(text):
-                for match in REFERENCE.finditer(expression):
-                    self.check_reference(match, declared)
-
-    def check_required_providers(self, document: dict) -> None:
-        """The required_providers entry for this provider: right source, constraint admits the version."""
-        entries = [
-            entry
-            for terraform in document.get("terraform", [])
-            for providers in terraform.get("required_providers", [])
-            for name, entry in providers.items()
-            if name == self.schema.local_name
-        ]
-        if not entries:
-            self.problem(f'terraform.required_providers has no "{self.schema.local_name}" entry')
-            return
-        for entry in entries:
-            source = str(entry.get("source", ""))
-            if source and not self.schema.address.endswith("/" + source.lower()):
-                self.problem(
-                    f"required_providers.{self.schema.local_name}: source {source!r} is not {self.schema.address}"
-                )
-            constraint = str(entry.get("version", ""))
-            try:
-                admitted = not constraint or version_admits(constraint, self.schema.version)
-            except ValueError as error:
-                self.problem(f"required_providers.{self.schema.local_name}: {error}")
-                continue
-            if not admitted:
-                self.problem(
-                    f"required_providers.{self.schema.local_name}: version constraint {constraint!r} "
-                    f"does not admit the schema's provider version {self.schema.version}"
-                )
-
-
-def strings_in(value):
-    """Every string anywhere in a parsed document (keys excluded)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from strings_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings_in(item)
-
-
-def interpolations(text: str):
-    """The expressions inside `${ ... }` in a parsed string, braces balanced."""
-    start = text.find("${")
-    while start != -1:
-        depth, index = 0, start + 1
-        while index < len(text):
-            depth += {"{": 1, "}": -1}.get(text[index], 0)
-            if depth == 0:
-                break
-            index += 1
-        yield text[start + 2 : index]
-        start = text.find("${", index)
-
-
-def declared_addresses(document: dict) -> set:
-    """(is data, type, name) of every resource and data source the document declares."""
-    return {
-        (kind == "data", tf_type, name)
-        for kind in ("resource", "data")
-        for entry in document.get(kind, [])
-        for tf_type, named in entry.items()
-        for name in named
-        if name != "__is_block__"
-    }
-
-
-def check_config(document: dict, schema: ProviderSchema) -> Report:
-    """Check a parsed configuration against one provider's schema; see the module docstring.
-
-    Resources and data sources of other providers (types not prefixed with this provider's
-    name, e.g. terraform_data or random_id) are counted as skipped, not checked.
-    """
-    checker = Checker(schema)
-    checker.check_required_providers(document)
-    for entry in document.get("provider", []):
-        for name, body in entry.items():
-            if name == schema.local_name:
-                checker.coverage.providers += 1
-                checker.check_body(schema.provider, body, f"provider.{name}", "provider", PROVIDER_META)
-    for kind in ("resource", "data"):
-        for entry in document.get(kind, []):
-            for tf_type, named in entry.items():
-                for name, body in named.items():
-                    if name == "__is_block__":
-                        continue
-                    if tf_type.startswith(schema.local_name + "_"):
-                        checker.check_declaration(kind == "data", tf_type, name, body)
-                    else:
-                        checker.coverage.skipped += 1
-    checker.check_references(document, declared_addresses(document))
-    return Report(checker.problems, checker.coverage)
-
-
-def parse_files(paths) -> dict:
-    """Several Terraform files of one module parsed into one document, as Terraform reads a directory."""
-    merged: dict = defaultdict(list)
-    for path in paths:
-        for key, value in parse_terraform(Path(path).read_text()).items():
-            merged[key].extend(value if isinstance(value, list) else [value])
-    return dict(merged)
-
-
-def check_files(paths, schema: ProviderSchema) -> Report:
-    """Check the Terraform files of one module together against the provider schema."""
-    return check_config(parse_files(paths), schema)
-
-
-def check_file(path: Path, schema: ProviderSchema) -> Report:
-    """Check one Terraform file against the provider schema."""
-    return check_config(parse_terraform(Path(path).read_text()), schema)

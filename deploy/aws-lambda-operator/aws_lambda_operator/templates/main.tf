@@ -848,8 +848,8 @@ resource "aws_cloudwatch_dashboard" "service" {
 # input: {"input": {"bucket", "key"}, "output": {"bucket", "prefix"}} (`make batch-score` writes it);
 # the role reaches only the two prefixes of the settings, so nothing else can be read or written.
 locals {
-  batch_input        = var.batch ? regex("^s3://([^/]+)/?(.*)$", var.batch_input) : ["", ""]
-  batch_output       = var.batch ? regex("^s3://([^/]+)/?(.*)$", var.batch_output) : ["", ""]
+  batch_input        = var.batch && var.batch_input != "" ? regex("^s3://([^/]+)/?(.*)$", var.batch_input) : ["", ""]
+  batch_output       = var.batch && var.batch_output != "" ? regex("^s3://([^/]+)/?(.*)$", var.batch_output) : ["", ""]
   batch_name         = "${var.deployment_name}-batch"
   batch_machine_arn  = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${local.batch_name}"
   batch_retried      = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"]

@@ -1,0 +1,152 @@
+"""The real Terraform core on main.tf: `terraform init`, `validate` and `plan`, with the test provider.
+
+``install_provider(folder)`` puts tests/aws_provider_plugin.py in a filesystem mirror at the
+pinned AWS provider version and writes a CLI configuration that installs hashicorp/aws only from
+there, so `terraform init` runs offline and still checks main.tf's version constraint.
+``Workspace`` is one deployment folder (main.tf, bentoctl.tfvars, deployed values) with that CLI
+configuration: ``validate()`` gives core's diagnostics, ``plan(**settings)`` core's plan as
+`terraform show -json` writes it, or ``PlanRefused`` with core's messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from src.config import PROJECT_ROOT
+from tests import aws_provider_plugin, provider_schema
+
+TERRAFORM = shutil.which("terraform")
+PLATFORM = "linux_amd64"
+TIMEOUT = 300
+
+
+class PlanRefused(RuntimeError):
+    """Terraform refused the configuration or the values: its error summaries and details."""
+
+    def __init__(self, messages: list[str], output: str):
+        super().__init__("; ".join(messages) or output[-2000:])
+        self.messages = messages
+        self.output = output
+
+
+def missing_tool() -> str | None:
+    """Why Terraform core cannot run here, or None."""
+    if TERRAFORM is None:
+        return "no terraform binary on PATH"
+    try:
+        provider_schema.pinned_schema()
+    except provider_schema.SchemaUnavailable as error:
+        return f"the pinned provider schema is unavailable: {error}"
+    return None
+
+
+def schema_file() -> Path:
+    """The cached `providers schema -json` file the plugin serves."""
+    provider_schema.pinned_schema()
+    pin = provider_schema.load_pin()
+    return provider_schema.CACHE_DIR / f"aws-{pin['provider_version']}.schema.json"
+
+
+def install_provider(folder: Path) -> Path:
+    """A filesystem mirror holding the plugin at the pinned version, and the CLI configuration
+    that installs hashicorp/aws from it; returns that configuration's path."""
+    version = provider_schema.load_pin()["provider_version"]
+    host, namespace, name = aws_provider_plugin.PROVIDER.split("/")
+    package = folder / "mirror" / host / namespace / name / version / PLATFORM
+    package.mkdir(parents=True, exist_ok=True)
+    executable = package / f"terraform-provider-{name}_v{version}"
+    executable.write_text(
+        "#!/bin/sh\n"
+        f"export PYTHONPATH='{PROJECT_ROOT}' {aws_provider_plugin.SCHEMA_ENV}='{schema_file()}'\n"
+        f"exec '{sys.executable}' -m tests.aws_provider_plugin \"$@\"\n"
+    )
+    executable.chmod(0o755)
+    config = folder / "terraformrc"
+    config.write_text(
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{folder / "mirror"}"\n    include = ["{namespace}/{name}"]\n  }}\n'
+        f'  direct {{\n    exclude = ["{namespace}/{name}"]\n  }}\n'
+        "}\n"
+    )
+    return config
+
+
+@dataclass
+class Workspace:
+    """A deployment folder that the real Terraform core plans, with the test provider installed."""
+
+    folder: Path
+    cli_config: Path
+
+    def env(self) -> dict:
+        return {
+            **os.environ,
+            "TF_CLI_CONFIG_FILE": str(self.cli_config),
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "CHECKPOINT_DISABLE": "1",
+            "TF_PLUGIN_CACHE_DIR": "",
+        }
+
+    def terraform(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [TERRAFORM, *args],
+            cwd=self.folder,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+
+    def init(self, *args: str) -> None:
+        done = self.terraform("init", "-no-color", "-input=false", *args)
+        if done.returncode != 0:
+            raise PlanRefused(_error_lines(done.stderr), done.stdout + done.stderr)
+
+    def validate(self) -> dict:
+        """`terraform validate -json`: {"valid": ..., "diagnostics": [...]}."""
+        done = self.terraform("validate", "-json", "-no-color")
+        return json.loads(done.stdout)
+
+    def plan(self, *args: str, lock: bool = False, **variables) -> dict:
+        """`terraform plan -var-file=bentoctl.tfvars` with ``variables`` as -var, as the plan's JSON
+        (without the state lock unless ``lock``: each folder is planned by one test only)."""
+        values = [f"-var={name}={_hcl(value)}" for name, value in variables.items()]
+        done = self.terraform(
+            "plan",
+            "-no-color",
+            "-input=false",
+            f"-lock={str(lock).lower()}",
+            "-out=plan.out",
+            "-var-file=bentoctl.tfvars",
+            *values,
+            *args,
+        )
+        if done.returncode != 0:
+            raise PlanRefused(_error_lines(done.stderr), done.stdout + done.stderr)
+        shown = self.terraform("show", "-json", "plan.out")
+        if shown.returncode != 0:
+            raise PlanRefused(_error_lines(shown.stderr), shown.stdout + shown.stderr)
+        return json.loads(shown.stdout)
+
+
+def _hcl(value) -> str:
+    """A -var value: strings as they are, anything else as JSON (which HCL reads)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _error_lines(stderr: str) -> list[str]:
+    """Core's error summaries with their first detail line: 'Error: X' lines and what follows."""
+    lines = [line.strip(" │╷╵") for line in stderr.splitlines()]
+    found = []
+    for at, line in enumerate(lines):
+        if line.startswith("Error: "):
+            detail = next((text for text in lines[at + 1 :] if text and not text.startswith("on ")), "")
+            found.append(f"{line[7:]}: {detail}".rstrip(": "))
+    return found
