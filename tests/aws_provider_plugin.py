@@ -7,7 +7,8 @@ rebuilds from the pinned bindings; core then does every check it does for real: 
 required arguments, block counts, variable validation, the expressions and the graph.
 
 What the stand-in answers, and where it differs from the real provider:
-- the bindings give no attribute types, so every attribute is served as `dynamic` (any value);
+- attributes have the types the bindings give (tests/provider_schema.py); the few they give as
+  "any" are `dynamic`, and sets of blocks are lists;
 - every attribute that is not required is optional and computed, so a plan leaves each one the
   configuration does not set unknown, as a provider that fills in a default would;
 - a plan is the proposed state with those attributes unknown; no resource is ever applied;
@@ -45,19 +46,22 @@ SCHEMA_ENV = "TEST_PROVIDER_SCHEMA"  # the `providers schema -json` file to serv
 UNKNOWN = msgpack.ExtType(0, b"\x00")  # cty's msgpack encoding of an unknown value
 ACCOUNT = "123456789012"
 
-# Computed data source attributes main.tf reads, as the stand-in answers them; the others are null.
+# Computed data source attributes main.tf reads, as the stand-in answers them from the data
+# source's configuration and the provider's region; the others are null.
 DATA_SOURCE_VALUES = {
-    ("aws_caller_identity", "account_id"): lambda config: ACCOUNT,
-    ("aws_partition", "partition"): lambda config: "aws",
-    ("aws_partition", "dns_suffix"): lambda config: "amazonaws.com",
-    ("aws_ecr_repository", "repository_url"): lambda config: (
-        f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{config.get('name')}"
+    ("aws_caller_identity", "account_id"): lambda config, region: ACCOUNT,
+    ("aws_partition", "partition"): lambda config, region: "aws",
+    ("aws_partition", "dns_suffix"): lambda config, region: "amazonaws.com",
+    ("aws_ecr_repository", "repository_url"): lambda config, region: (
+        f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{config.get('name')}"
     ),
-    ("aws_ecr_repository", "arn"): lambda config: f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/{config.get('name')}",
-    ("aws_ecr_image", "image_digest"): lambda config: (
+    ("aws_ecr_repository", "arn"): lambda config, region: (
+        f"arn:aws:ecr:{region}:{ACCOUNT}:repository/{config.get('name')}"
+    ),
+    ("aws_ecr_image", "image_digest"): lambda config, region: (
         "sha256:" + hashlib.sha256(repr(sorted(config.items())).encode()).hexdigest()
     ),
-    ("aws_iam_policy_document", "json"): lambda config: json.dumps({"Version": "2012-10-17", "Statement": []}),
+    ("aws_iam_policy_document", "json"): lambda config, region: json.dumps({"Version": "2012-10-17", "Statement": []}),
 }
 
 
@@ -173,6 +177,7 @@ class Provider(rpc.ProviderServicer):
         self.resources = self.schema["resource_schemas"]
         self.data_sources = self.schema["data_source_schemas"]
         self._response = None
+        self.region = "us-east-1"
 
     def GetMetadata(self, request, context):
         return pb.GetMetadata.Response(
@@ -208,6 +213,7 @@ class Provider(rpc.ProviderServicer):
         return pb.ValidateDataResourceConfig.Response(diagnostics=read_only_set(decode(request.config), block))
 
     def ConfigureProvider(self, request, context):
+        self.region = (decode(request.config) or {}).get("region") or self.region
         return pb.ConfigureProvider.Response()
 
     def GetFunctions(self, request, context):
@@ -234,7 +240,7 @@ class Provider(rpc.ProviderServicer):
 
         def value(name):
             answer = DATA_SOURCE_VALUES.get((request.type_name, name))
-            return answer(config) if answer else None
+            return answer(config, self.region) if answer else None
 
         state = fill_computed(config, block, value)
         if "id" in block.get("attributes", {}) and state.get("id") is None:

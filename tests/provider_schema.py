@@ -47,7 +47,7 @@ from src.config import PROJECT_ROOT
 PIN_FILE = Path(__file__).with_name("provider-schema.json")
 CACHE_DIR = PROJECT_ROOT / ".cache" / "provider-schema"
 # Bump when build_schema's output changes, so cached schemas are rebuilt.
-BUILD_FORMAT = 6
+BUILD_FORMAT = 7
 
 
 class SchemaUnavailable(RuntimeError):
@@ -240,6 +240,24 @@ def struct_of_class(class_name: str | None) -> str | None:
     return re.sub(r"(OutputReference|List|Map)$", "", class_name)
 
 
+TS_TYPES = {
+    "string": "string",
+    "number": "number",
+    "boolean": "bool",
+    "string[]": ["list", "string"],
+    "number[]": ["list", "number"],
+    "{ [key: string]: string; }": ["map", "string"],
+}
+
+
+def declared_type(type_text: str):
+    """An argument's type from its TypeScript declaration, where no getter gives one (the
+    provider's own arguments): plain strings, numbers, booleans and their lists and maps."""
+    text = " ".join(type_text.split()).rstrip(";").strip()
+    parts = [part.strip() for part in text.split("|") if part.strip() != "cdktn.IResolvable"]
+    return TS_TYPES.get(parts[0]) if len(parts) == 1 else None
+
+
 def nesting(type_text: str) -> str:
     """Terraform's nesting mode for a TypeScript property type."""
     if "[key: string]" in type_text:
@@ -272,8 +290,9 @@ def build_block(interface: str, module: Bindings, computed_class: str | None, an
             }
             continue
         attributes[prop.name] = {"optional": True} if prop.optional else {"required": True}
-        if prop.name in module.types.get(computed_class, {}):
-            attributes[prop.name]["type"] = module.types[computed_class][prop.name]
+        kind = module.types.get(computed_class, {}).get(prop.name) or (None if inner else declared_type(prop.type_text))
+        if kind is not None:
+            attributes[prop.name]["type"] = kind
         if inner:
             attributes[prop.name]["nested_type"] = {
                 **build_block(inner, module, inner + "OutputReference", ancestors),

@@ -10,18 +10,29 @@ configuration: ``validate()`` gives core's diagnostics, ``plan(**settings)`` cor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from src.config import PROJECT_ROOT
 from tests import aws_provider_plugin, provider_schema
 
-TERRAFORM = shutil.which("terraform")
+STANDINS = PROJECT_ROOT / "tests" / "standins" / "bin"
+
+
+def _real_terraform() -> str | None:
+    """The terraform binary on PATH, never the deploy tests' stand-in of the same name."""
+    folders = [folder for folder in os.environ.get("PATH", "").split(os.pathsep) if folder]
+    return shutil.which("terraform", path=os.pathsep.join(f for f in folders if Path(f).resolve() != STANDINS))
+
+
+TERRAFORM = _real_terraform()
 PLATFORM = "linux_amd64"
 TIMEOUT = 300
 
@@ -114,17 +125,14 @@ class Workspace:
         done = self.terraform("validate", "-json", "-no-color")
         return json.loads(done.stdout)
 
-    def plan(self, *args: str, lock: bool = False, **variables) -> dict:
+    def plan(self, *args: str, lock: bool = False, var_files: tuple = ("bentoctl.tfvars",), **variables) -> dict:
         """`terraform plan -var-file=bentoctl.tfvars` with ``variables`` as -var, as the plan's JSON
         (without the state lock unless ``lock``: each folder is planned by one test only)."""
         values = [f"-var={name}={_hcl(value)}" for name, value in variables.items()]
+        files = [f"-var-file={name}" for name in var_files]
         done = self.terraform(
-            "plan",
-            "-no-color",
-            "-input=false",
-            f"-lock={str(lock).lower()}",
-            "-out=plan.out",
-            "-var-file=bentoctl.tfvars",
+            *("plan", "-no-color", "-input=false", f"-lock={str(lock).lower()}", "-out=plan.out"),
+            *files,
             *values,
             *args,
         )
@@ -134,6 +142,49 @@ class Workspace:
         if shown.returncode != 0:
             raise PlanRefused(_error_lines(shown.stderr), shown.stdout + shown.stderr)
         return json.loads(shown.stdout)
+
+
+def cached_plan(files: dict[str, str], variables: list[str], cache: Path) -> dict:
+    """The plan core makes of a configuration given as ``files`` ({name: text}: main.tf, tfvars)
+    with ``variables`` (-var and -var-file arguments naming those files), planned once per distinct
+    input in ``cache`` and read back from there after; PlanRefused with core's errors."""
+    key = hashlib.sha256(json.dumps([files, variables, _plugin_version()], sort_keys=True).encode()).hexdigest()[:32]
+    answer = cache / f"{key}.json"
+    if answer.exists():
+        saved = json.loads(answer.read_text())
+        if "refused" in saved:
+            raise PlanRefused(saved["refused"], saved["output"])
+        return saved
+    cache.mkdir(parents=True, exist_ok=True)
+    config = cache / "provider" / "terraformrc"
+    if not config.exists():
+        install_provider(config.parent)
+    with tempfile.TemporaryDirectory(dir=cache) as scratch:
+        for name, text in files.items():
+            (Path(scratch) / name).write_text(text)
+        workspace = Workspace(Path(scratch), config)
+        try:
+            workspace.init()
+            plan = workspace.plan(*variables, var_files=())
+        except PlanRefused as refused:
+            _write_atomically(answer, {"refused": refused.messages, "output": refused.output})
+            raise
+    _write_atomically(answer, plan)
+    return plan
+
+
+def _plugin_version() -> str:
+    """What a cached plan depends on besides its inputs: the provider's code and schema."""
+    digest = hashlib.sha256(Path(aws_provider_plugin.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    digest.update(json.dumps(provider_schema.load_pin(), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, value: dict) -> None:
+    scratch = path.with_suffix(f".{os.getpid()}.tmp")
+    scratch.write_text(json.dumps(value))
+    os.replace(scratch, path)
 
 
 def _hcl(value) -> str:

@@ -78,6 +78,14 @@ def test_schema_reads_attribute_types(aws_schema, resource, attribute, kind):
     assert aws_schema.resources[resource]["attributes"][attribute]["type"] == kind
 
 
+def test_schema_types_the_providers_own_arguments(aws_schema):
+    """The provider block's arguments have no getters: their TypeScript declarations type them."""
+    attributes = aws_schema.provider["attributes"]
+    assert attributes["region"]["type"] == "string"
+    assert attributes["max_retries"]["type"] == "number"
+    assert attributes["skip_credentials_validation"]["type"] == "bool"
+
+
 def test_schema_types_nearly_every_attribute(aws_schema):
     """Only attributes the bindings give as "any" go untyped (served as dynamic)."""
     untyped, total = 0, 0
@@ -90,7 +98,7 @@ def test_schema_types_nearly_every_attribute(aws_schema):
         for nested in block.get("block_types", {}).values():
             walk(nested["block"])
 
-    for block in [*aws_schema.resources.values(), *aws_schema.data_sources.values()]:
+    for block in [aws_schema.provider, *aws_schema.resources.values(), *aws_schema.data_sources.values()]:
         walk(block)
     assert total > 30_000 and untyped < 50, (untyped, total)
 

@@ -373,46 +373,71 @@ def test_the_default_plan_serves_the_newest_version_through_the_http_api(make_wo
     assert function["tracing_config"] == [{"mode": "PassThrough"}]
 
 
-@pytest.mark.parametrize(
-    ("auth", "protected"),
-    [("none", "NONE"), ("iam", "AWS_IAM"), ("jwt", "JWT")],
-)
-def test_routes_per_auth_mode(make_workspace, auth, protected):
-    settings = {"auth": auth}
+# Every setting that changes the graph, in a covering array: each access mode (endpoint and auth)
+# with both values of canary, tracing and alarm email, and every pair of those three's values.
+ACCESS = [
+    ("http_api", "none"),
+    ("http_api", "iam"),
+    ("http_api", "jwt"),
+    ("function_url", "none"),
+    ("function_url", "iam"),
+]
+SWITCHES = [((0, 0, 0), (1, 1, 1)), ((0, 1, 1), (1, 0, 0)), ((1, 0, 1), (0, 1, 0)), ((1, 1, 0), (0, 0, 1))]
+COMBINATIONS = [
+    (endpoint, auth, *switches)
+    for (endpoint, auth), pair in zip(ACCESS, [*SWITCHES, SWITCHES[0]], strict=True)
+    for switches in pair
+]
+ISSUER = "https://issuer.example.com/pool"
+
+
+def settings_of(endpoint: str, auth: str, canary: int, tracing: int, email: int) -> dict:
+    settings = {"endpoint": endpoint, "auth": auth, "tracing": bool(tracing)}
     if auth == "jwt":
-        settings |= {"jwt_issuer": "https://issuer.example.com/pool", "jwt_audience": ["client-a"]}
-    plan = make_workspace().plan(**settings)
-    routes = {
-        after["route_key"]: after["authorization_type"] for after in created(plan, "aws_apigatewayv2_route").values()
-    }
-    assert routes["ANY /classify"] == routes["ANY /predict_proba"] == protected
-    assert routes["GET /livez"] == routes["GET /readyz"] == "NONE"
-    authorizers = created(plan, "aws_apigatewayv2_authorizer")
-    if auth == "jwt":
-        (authorizer,) = authorizers.values()
-        assert authorizer["jwt_configuration"] == [{"audience": ["client-a"], "issuer": settings["jwt_issuer"]}]
+        settings |= {"jwt_issuer": ISSUER, "jwt_audience": ["client-a"]}
+    if canary:
+        settings |= {"canary_percent": 10, "canary_base_version": "3"}
+    if email:
+        settings["alarm_email"] = "ops@example.com"
+    return settings
+
+
+@pytest.mark.parametrize(("endpoint", "auth", "canary", "tracing", "email"), COMBINATIONS)
+def test_each_combination_of_settings_plans_what_it_asks_for(make_workspace, endpoint, auth, canary, tracing, email):
+    plan = make_workspace().plan(**settings_of(endpoint, auth, canary, tracing, email))
+    planned = changes(plan)
+    required = {"NONE": "none", "AWS_IAM": "iam", "JWT": "jwt"}
+    server_errors = planned["aws_cloudwatch_metric_alarm.server_errors"]["after"]
+    if endpoint == "http_api":
+        assert not created(plan, "aws_lambda_function_url")
+        routes = {
+            after["route_key"]: after["authorization_type"]
+            for after in created(plan, "aws_apigatewayv2_route").values()
+        }
+        assert required[routes["ANY /classify"]] == required[routes["ANY /predict_proba"]] == auth
+        assert routes["GET /livez"] == routes["GET /readyz"] == routes["GET /"] == "NONE"
+        authorizers = list(created(plan, "aws_apigatewayv2_authorizer").values())
+        assert [a["jwt_configuration"] for a in authorizers] == (
+            [[{"audience": ["client-a"], "issuer": ISSUER}]] if auth == "jwt" else []
+        )
+        assert (server_errors["namespace"], server_errors["metric_name"]) == ("AWS/ApiGateway", "5xx")
     else:
-        assert not authorizers
-
-
-@pytest.mark.parametrize(("auth", "public"), [("none", True), ("iam", False)])
-def test_a_function_url_has_no_api_and_its_own_alarms(make_workspace, auth, public):
-    plan = make_workspace().plan(endpoint="function_url", auth=auth)
-    (url,) = created(plan, "aws_lambda_function_url").values()
-    assert url["authorization_type"] == ("NONE" if public else "AWS_IAM")
-    assert url["qualifier"] == operator_config.ALIAS_NAME
-    assert not created(plan, "aws_apigatewayv2_api") and not created(plan, "aws_apigatewayv2_route")
-    permissions = created(plan, "aws_lambda_permission")
-    assert bool(permissions) is public
-    alarms = created(plan, "aws_cloudwatch_metric_alarm")
-    server_errors = alarms["aws_cloudwatch_metric_alarm.server_errors"]
-    assert (server_errors["namespace"], server_errors["metric_name"]) == ("AWS/Lambda", "Url5xxCount")
-
-
-def test_http_api_alarms_read_api_gateway_metrics(make_workspace):
-    alarms = created(make_workspace().plan(), "aws_cloudwatch_metric_alarm")
-    server_errors = alarms["aws_cloudwatch_metric_alarm.server_errors"]
-    assert (server_errors["namespace"], server_errors["metric_name"]) == ("AWS/ApiGateway", "5xx")
+        assert not created(plan, "aws_apigatewayv2_api") and not created(plan, "aws_apigatewayv2_route")
+        (url,) = created(plan, "aws_lambda_function_url").values()
+        assert required[url["authorization_type"]] == auth
+        assert url["qualifier"] == operator_config.ALIAS_NAME
+        assert bool(created(plan, "aws_lambda_permission")) is (auth == "none")  # anyone may invoke
+        assert (server_errors["namespace"], server_errors["metric_name"]) == ("AWS/Lambda", "Url5xxCount")
+    assert ("aws_cloudwatch_metric_alarm.canary_errors[0]" in planned) is bool(canary)
+    function = planned["aws_lambda_function.service"]["after"]
+    assert function["tracing_config"] == [{"mode": "Active" if tracing else "PassThrough"}]
+    assert ("aws_iam_role_policy.send_traces[0]" in planned) is bool(tracing)
+    subscriptions = [(s["protocol"], s["endpoint"]) for s in created(plan, "aws_sns_topic_subscription").values()]
+    assert subscriptions == ([("email", "ops@example.com")] if email else [])
+    assert bool(created(plan, "aws_kms_key")) is bool(email)  # the topic is encrypted with its own key
+    alarm = planned["aws_cloudwatch_metric_alarm.server_errors"]
+    notifies = alarm["after_unknown"].get("alarm_actions") is True or bool(alarm["after"].get("alarm_actions"))
+    assert notifies is bool(email)  # the topic's ARN, known after apply
 
 
 def test_a_pinned_version_is_what_the_alias_serves(make_workspace):
@@ -436,22 +461,6 @@ def test_no_canary_without_a_base_version(make_workspace):
     alias = changes(make_workspace().plan(canary_percent=10))["aws_lambda_alias.live"]
     assert alias["after_unknown"]["function_version"] is True  # the version this apply publishes
     assert "function_version" not in alias["after"]
-
-
-def test_tracing_adds_active_tracing_and_its_permission(make_workspace):
-    plan = make_workspace().plan(tracing=True)
-    function = changes(plan)["aws_lambda_function.service"]["after"]
-    assert function["tracing_config"] == [{"mode": "Active"}]
-    assert "aws_iam_role_policy.send_traces[0]" in changes(plan)
-
-
-def test_an_alarm_email_adds_an_encrypted_topic_and_its_subscription(make_workspace):
-    plan = make_workspace().plan(alarm_email="ops@example.com")
-    (subscription,) = created(plan, "aws_sns_topic_subscription").values()
-    assert (subscription["protocol"], subscription["endpoint"]) == ("email", "ops@example.com")
-    assert created(plan, "aws_kms_key") and created(plan, "aws_sns_topic")
-    alarm = changes(plan)["aws_cloudwatch_metric_alarm.server_errors"]
-    assert alarm["after_unknown"]["alarm_actions"]  # the topic's ARN, known after apply
 
 
 def test_batch_adds_the_state_machine(make_workspace):

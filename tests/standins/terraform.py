@@ -1,12 +1,14 @@
 """A stand-in for the terraform CLI: init, plan, show, apply, state pull, destroy and output as
-`python -m deploy` calls them, against (mocked) AWS. plan -out writes the variables it would apply
-and its resource changes, computed from what was last applied (a change of endpoint deletes the
-API or the function URL, a change of deployment_name replaces everything); apply <planfile>
-applies them, printing Terraform-like progress lines. apply checks what main.tf's validations
-would (an image must be named), publishes a function version when the image changed, points the
-live alias as main.tf's locals say (pinned, canary routing, or the newest) from bentoctl.tfvars and
-the auto-loaded release.auto.tfvars.json, creates the alarms a canary is watched with and, with
-batch on, the batch state machine from the definition Terraform core writes.
+`python -m deploy` calls them, against (mocked) AWS. What main.tf declares comes from the real
+Terraform core: plan asks it (tests/terraform_core.py, with the test provider) for every
+variable's value and the managed resources the configuration gives, so its validations and
+preconditions refuse what they would refuse, with core's errors. plan -out writes those and the
+resource changes, computed from what was last applied (a change of endpoint deletes the API or
+the function URL, a change of deployment_name replaces everything); apply <planfile> applies
+them, printing Terraform-like progress lines: it publishes a function version when the image
+changed, points the live alias as main.tf's locals say (pinned, canary routing, or the newest)
+from bentoctl.tfvars and the auto-loaded release.auto.tfvars.json, creates the alarms a canary is
+watched with and, with batch on, the batch state machine from the definition Terraform core writes.
 STANDIN_CANARY_FAILS=1 sets the canary's alarm off, as a failing new version would, and
 STANDIN_CANARY_DRIFT=<series> that series' canary drift alarm, as a new model that moved would. init knows a
 generated S3 backend.tf: the bucket must exist, and a change of backend needs -migrate-state."""
@@ -17,67 +19,50 @@ import json
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 from tests.standins.record import fail_if_asked, load, log_call, save
 
 
-def values(argv: list[str]) -> dict:
-    """Variables as Terraform reads them: the *.auto.tfvars.json files in lexical order, then
-    -var-file and -var in the order given."""
-    found = {}
-    for auto in sorted(Path().glob("*.auto.tfvars.json")):
-        found.update(json.loads(auto.read_text()))
-    for arg in argv:
+def planned(argv: list[str]) -> tuple[dict, dict[str, str]] | None:
+    """What the real Terraform core makes of main.tf with these arguments and the folder's
+    *.auto.tfvars.json: every variable's value, and the managed resources it declares
+    ({address: type}); None, with core's errors printed, when core refuses (a variable's
+    validation, a precondition). Planned once per distinct input (tests/terraform_core.py)."""
+    from tests.terraform_core import PlanRefused, cached_plan
+
+    files = {"main.tf": Path("main.tf").read_text()}
+    files |= {auto.name: auto.read_text() for auto in sorted(Path().glob("*.auto.tfvars.json"))}
+    variables = []
+    for index, arg in enumerate(argv):
         if arg.startswith("-var-file="):
-            text = Path(arg.split("=", 1)[1]).read_text()
-            found.update(re.findall(r'^(\w+)\s*=\s*"([^"]*)"', text, re.MULTILINE))
-            found.update((k, int(v)) for k, v in re.findall(r"^(\w+)\s*=\s*(-?\d+)\s*$", text, re.MULTILINE))
-            found.update((k, v == "true") for k, v in re.findall(r"^(\w+)\s*=\s*(true|false)\s*$", text, re.MULTILINE))
+            name = f"given-{index}.tfvars"
+            files[name] = Path(arg.split("=", 1)[1]).read_text()
+            variables.append(f"-var-file={name}")
         elif arg.startswith("-var="):
-            key, _, value = arg[len("-var=") :].partition("=")
-            found[key] = value
-    return found
-
-
-def check_image(found: dict) -> bool:
-    """main.tf's validation of the image variables, which Terraform runs for every plan and destroy."""
-    for name in ("image_repository", "image_version"):
-        if not found.get(name):
-            print(f"Error: Invalid value for variable {name}", file=sys.stderr)
-            return False
-    return True
-
-
-def resources(found: dict) -> dict[str, str]:
-    """The resources main.tf declares for these values, {address: type} (the ones the tests read)."""
-    declared = {
-        "aws_iam_role.lambda": "aws_iam_role",
-        "aws_cloudwatch_log_group.lambda": "aws_cloudwatch_log_group",
-        "aws_lambda_function.service": "aws_lambda_function",
-        "aws_lambda_alias.live": "aws_lambda_alias",
-    }
-    if found.get("endpoint", "http_api") == "http_api":
-        declared |= {
-            "aws_apigatewayv2_api.service[0]": "aws_apigatewayv2_api",
-            "aws_apigatewayv2_stage.default[0]": "aws_apigatewayv2_stage",
-            "aws_lambda_permission.api[0]": "aws_lambda_permission",
-        }
-    else:
-        declared |= {"aws_lambda_function_url.live[0]": "aws_lambda_function_url"}
-    if found.get("batch"):
-        declared |= {"aws_sfn_state_machine.batch[0]": "aws_sfn_state_machine"}
-    return declared
+            variables.append(arg)
+    cache = Path(os.environ.get("STANDIN_PLAN_CACHE") or Path(tempfile.gettempdir()) / f"standin-plans-{os.getuid()}")
+    try:
+        plan = cached_plan(files, variables, cache)
+    except PlanRefused as refused:
+        errors = refused.output.find("Error: ")
+        print(refused.output[errors:] if errors >= 0 else refused.output, file=sys.stderr)
+        return None
+    found = {name: entry["value"] for name, entry in plan["variables"].items()}
+    declared = {change["address"]: change["type"] for change in plan["resource_changes"] if change["mode"] == "managed"}
+    return found, declared
 
 
 RELEASE_KEYS = ("pinned_version", "canary_base_version")
 
 
-def resource_changes(found: dict) -> list[dict]:
-    """What a plan would do, from what was applied last (terraform-applied.json)."""
+def resource_changes(found: dict, after: dict[str, str]) -> list[dict]:
+    """What a plan would do to reach the resources ``after``, from what was applied last
+    (terraform-applied.json)."""
     applied = load("terraform-applied.json", {})
-    before, after = applied.get("resources", {}), resources(found)
+    before = applied.get("resources", {})
     old = applied.get("values", {})
     renamed = bool(before) and old.get("deployment_name") != found.get("deployment_name")
     settings = {k: v for k, v in found.items() if k not in RELEASE_KEYS} != {
@@ -102,12 +87,15 @@ def resource_changes(found: dict) -> list[dict]:
 def plan(argv: list[str]) -> int:
     if not initialised():
         return 1
-    found = values(argv)
-    if not check_image(found):
+    core = planned(argv)
+    if core is None:
         return 1
+    found, declared = core
     out = next(arg.split("=", 1)[1] for arg in argv if arg.startswith("-out="))
-    changes = resource_changes(found)
-    Path(out).write_text(json.dumps({"stand-in plan": True, "values": found, "resource_changes": changes}))
+    changes = resource_changes(found, declared)
+    Path(out).write_text(
+        json.dumps({"stand-in plan": True, "values": found, "resources": declared, "resource_changes": changes})
+    )
     for change in changes:
         if change["actions"] != ["no-op"]:
             print(f"  # {change['address']} will be {'/'.join(change['actions'])}")
@@ -372,13 +360,14 @@ def apply(argv: list[str]) -> int:
         if any(arg.startswith("-var") for arg in argv):
             print("Error: Can't set variables when applying a saved plan", file=sys.stderr)
             return 1
-        planned = json.loads(Path(saved[0]).read_text())
-        found, changes = planned["values"], planned["resource_changes"]
+        plan_file = json.loads(Path(saved[0]).read_text())
+        found, declared, changes = plan_file["values"], plan_file["resources"], plan_file["resource_changes"]
     else:
-        found = values(argv)
-        changes = resource_changes(found)
-    if not check_image(found):
-        return 1
+        core = planned(argv)
+        if core is None:
+            return 1
+        found, declared = core
+        changes = resource_changes(found, declared)
     counts = {"added": 0, "changed": 0, "destroyed": 0}
     for change in changes:
         actions = change["actions"]
@@ -401,7 +390,7 @@ def apply(argv: list[str]) -> int:
             "batch_state_machine": machine,
             "routing": routing,
             "values": found,
-            "resources": resources(found),
+            "resources": declared,
         }
     )
     print(
@@ -412,9 +401,10 @@ def apply(argv: list[str]) -> int:
 
 
 def destroy(argv: list[str]) -> int:
-    found = values(argv)
-    if not check_image(found):
+    core = planned(argv)
+    if core is None:
         return 1
+    found = core[0]
     functions = client("lambda", found)
     try:
         functions.delete_function(FunctionName=found["deployment_name"])
