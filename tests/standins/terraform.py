@@ -26,11 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 from tests.standins.record import fail_if_asked, load, log_call, save
 
 
-def planned(argv: list[str]) -> tuple[dict, dict[str, str]] | None:
+def planned(argv: list[str]) -> dict | None:
     """What the real Terraform core makes of main.tf with these arguments and the folder's
-    *.auto.tfvars.json: every variable's value, and the managed resources it declares
-    ({address: type}); None, with core's errors printed, when core refuses (a variable's
-    validation, a precondition). Planned once per distinct input (tests/terraform_core.py)."""
+    *.auto.tfvars.json: every variable's value ("values"), the managed resources it declares
+    ("resources", {address: type}) and the alarms its canary_alarms output names; None, with
+    core's errors printed, when core refuses (a variable's validation, a precondition). Planned
+    once per distinct input (tests/terraform_core.py)."""
     from tests.terraform_core import PlanRefused, cached_plan
 
     files = {"main.tf": Path("main.tf").read_text()}
@@ -50,9 +51,14 @@ def planned(argv: list[str]) -> tuple[dict, dict[str, str]] | None:
         errors = refused.output.find("Error: ")
         print(refused.output[errors:] if errors >= 0 else refused.output, file=sys.stderr)
         return None
-    found = {name: entry["value"] for name, entry in plan["variables"].items()}
-    declared = {change["address"]: change["type"] for change in plan["resource_changes"] if change["mode"] == "managed"}
-    return found, declared
+    outputs = plan["planned_values"].get("outputs", {})
+    return {
+        "values": {name: entry["value"] for name, entry in plan["variables"].items()},
+        "resources": {
+            change["address"]: change["type"] for change in plan["resource_changes"] if change["mode"] == "managed"
+        },
+        "canary_alarms": outputs.get("canary_alarms", {}).get("value", []),
+    }
 
 
 RELEASE_KEYS = ("pinned_version", "canary_base_version")
@@ -90,12 +96,9 @@ def plan(argv: list[str]) -> int:
     core = planned(argv)
     if core is None:
         return 1
-    found, declared = core
     out = next(arg.split("=", 1)[1] for arg in argv if arg.startswith("-out="))
-    changes = resource_changes(found, declared)
-    Path(out).write_text(
-        json.dumps({"stand-in plan": True, "values": found, "resources": declared, "resource_changes": changes})
-    )
+    changes = resource_changes(core["values"], core["resources"])
+    Path(out).write_text(json.dumps({"stand-in plan": True, **core, "resource_changes": changes}))
     for change in changes:
         if change["actions"] != ["no-op"]:
             print(f"  # {change['address']} will be {'/'.join(change['actions'])}")
@@ -302,32 +305,10 @@ def batch_machine(found: dict) -> str:
     return machines.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
 
 
-def canary_drift_series(found: dict) -> list[str]:
-    """The series main.tf gives canary drift alarms for these values, as Terraform core evaluates it."""
-    from tests.terraform_eval import EvaluationError, evaluate
-
-    given = ("deployment_name", "drift_reference", "drift_metrics", "canary_percent", "canary_base_version")
-    try:
-        return sorted(
-            evaluate("local.canary_drift", Path("main.tf").resolve(), **{k: found[k] for k in given if k in found})
-        )
-    except EvaluationError as error:
-        print(f"Error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
-
-
-def alarms(found: dict, canary_active: bool) -> list[str]:
+def alarms(found: dict, names: list[str], canary_active: bool) -> list[str]:
+    """The alarms main.tf's canary_alarms output names, created in moto (all quiet unless asked)."""
     watch = client("cloudwatch", found)
     name = found["deployment_name"]
-    drift = [f"{name}-canary-drift-{series}" for series in canary_drift_series(found)]
-    names = (
-        ([f"{name}-canary-errors"] if found.get("canary_percent", 0) > 0 else [])
-        + drift
-        + [
-            f"{name}-function-errors",
-            f"{name}-5xx",
-        ]
-    )
     for alarm in names:
         watch.put_metric_alarm(
             AlarmName=alarm,
@@ -345,7 +326,7 @@ def alarms(found: dict, canary_active: bool) -> list[str]:
             AlarmName=f"{name}-canary-errors", StateValue="ALARM", StateReason="stand-in: canary errors"
         )
     moved = os.environ.get("STANDIN_CANARY_DRIFT")  # a series whose canary drift alarm fires
-    if canary_active and moved and f"{name}-canary-drift-{moved}" in drift:
+    if canary_active and moved and f"{name}-canary-drift-{moved}" in names:
         watch.set_alarm_state(
             AlarmName=f"{name}-canary-drift-{moved}", StateValue="ALARM", StateReason="stand-in: drift"
         )
@@ -360,14 +341,14 @@ def apply(argv: list[str]) -> int:
         if any(arg.startswith("-var") for arg in argv):
             print("Error: Can't set variables when applying a saved plan", file=sys.stderr)
             return 1
-        plan_file = json.loads(Path(saved[0]).read_text())
-        found, declared, changes = plan_file["values"], plan_file["resources"], plan_file["resource_changes"]
+        core = json.loads(Path(saved[0]).read_text())
+        changes = core["resource_changes"]
     else:
         core = planned(argv)
         if core is None:
             return 1
-        found, declared = core
-        changes = resource_changes(found, declared)
+        changes = resource_changes(core["values"], core["resources"])
+    found = core["values"]
     counts = {"added": 0, "changed": 0, "destroyed": 0}
     for change in changes:
         actions = change["actions"]
@@ -380,7 +361,7 @@ def apply(argv: list[str]) -> int:
         counts["destroyed"] += "delete" in actions
     newest = publish(found)
     live, routing = point_alias(found, newest)
-    names = alarms(found, bool(routing["AdditionalVersionWeights"]))
+    names = alarms(found, core["canary_alarms"], bool(routing["AdditionalVersionWeights"]))
     machine = batch_machine(found)
     record_state(
         {
@@ -390,7 +371,7 @@ def apply(argv: list[str]) -> int:
             "batch_state_machine": machine,
             "routing": routing,
             "values": found,
-            "resources": declared,
+            "resources": core["resources"],
         }
     )
     print(
@@ -404,7 +385,7 @@ def destroy(argv: list[str]) -> int:
     core = planned(argv)
     if core is None:
         return 1
-    found = core[0]
+    found = core["values"]
     functions = client("lambda", found)
     try:
         functions.delete_function(FunctionName=found["deployment_name"])
