@@ -21,7 +21,7 @@ from pathlib import Path
 
 import boto3
 
-from deploy import bento_handoff
+from deploy import bento_handoff, prerequisites
 from deploy.deployment import Deployment, deployable, ecr
 from deploy.steps import StepFailed, bentoctl_executable, run, tail
 
@@ -33,6 +33,7 @@ BUILD_ENV = {"BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}
 # The network of the classic builder's steps (`docker build --network`), when the engine's default
 # one cannot reach the package index (an engine without a bridge, a VPN): e.g. `host`.
 BUILD_NETWORK_VARIABLE = "DEPLOY_BUILD_NETWORK"
+REBUILD_HINT = "rebuild the Bento (`make build`) with the project's bentofile.yaml"
 
 
 def image_tag(bento_tag: str, deployment: Deployment) -> str:
@@ -63,12 +64,12 @@ def build(deployment: Deployment, bento_tag: str) -> str:
         run(["docker", "image", "rm", "--force", "--no-prune", name])
     with tempfile.TemporaryDirectory(prefix="bentoctl-home-") as home:
         if has_buildx():
-            result = _bentoctl_build(deployment, bento_tag, Path(home))
+            builder, result = "bentoctl build", _bentoctl_build(deployment, bento_tag, Path(home))
         else:
-            result = _classic_build(deployment, bento_tag, Path(home), name)
+            builder, result = "docker build", _classic_build(deployment, bento_tag, Path(home), name)
     if local_image_id(name) is None:
         raise StepFailed(
-            f"bentoctl build did not build {name}:\n{tail(result.stdout + result.stderr)}",
+            f"{builder} did not build {name}:\n{tail(result.stdout + result.stderr)}",
             "fix the error above; `BENTOCTL_DEBUG=true` keeps the build context for a look",
         )
     check_local_architecture(name, deployment)
@@ -76,11 +77,7 @@ def build(deployment: Deployment, bento_tag: str) -> str:
 
 
 def has_buildx() -> bool:
-    try:
-        run(["docker", "buildx", "version"])
-    except StepFailed:
-        return False
-    return True
+    return prerequisites.buildx_version() is not None
 
 
 def _staged_bento(bento_tag: str, home: Path) -> Path:
@@ -89,7 +86,7 @@ def _staged_bento(bento_tag: str, home: Path) -> Path:
     try:
         bento_handoff.staged_home(bento_tag, home)
     except bento_handoff.HandoffError as exc:
-        raise StepFailed(str(exc), "rebuild the Bento (`make build`) with the project's bentofile.yaml") from None
+        raise StepFailed(str(exc), REBUILD_HINT) from None
     (bento_yaml,) = (home / "bentos").glob("*/*/bento.yaml")
     return bento_yaml.parent
 
@@ -107,7 +104,7 @@ def _classic_build(deployment: Deployment, bento_tag: str, home: Path, name: str
             )
         )
     except deployable.DeployableError as exc:
-        raise StepFailed(str(exc), "rebuild the Bento (`make build`) with the project's bentofile.yaml") from None
+        raise StepFailed(str(exc), REBUILD_HINT) from None
     network = os.environ.get(BUILD_NETWORK_VARIABLE)
     return run(
         [

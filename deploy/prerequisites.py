@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 import shutil
 
@@ -29,11 +31,23 @@ def check_docker() -> str:
             f"the Docker engine is not reachable ({error})",
             "start Docker (Docker Desktop, or `sudo systemctl start docker`) and try again",
         ) from None
-    try:
-        builder = "buildx " + run(["docker", "buildx", "version"]).stdout.split()[1]
-    except (StepFailed, IndexError):
-        builder = "no buildx: Docker's classic builder"
+    buildx = buildx_version()
+    builder = f"buildx {buildx}" if buildx else "no buildx: Docker's classic builder"
     return f"{version} ({builder})"
+
+
+def buildx_version() -> str | None:
+    """The version of Docker's buildx plugin, or None where Docker has none (Debian's docker.io,
+    Podman's Docker API): asked once per PATH and Docker host."""
+    return _buildx_version(os.environ.get("PATH", ""), os.environ.get("DOCKER_HOST", ""))
+
+
+@functools.cache
+def _buildx_version(path: str, docker_host: str) -> str | None:
+    try:
+        return run(["docker", "buildx", "version"]).stdout.split()[1]
+    except (StepFailed, IndexError):
+        return None
 
 
 def check_terraform() -> str:

@@ -172,7 +172,8 @@ def _computed_only(attribute: dict) -> bool:
 class Provider(rpc.ProviderServicer):
     """The tfplugin6 Provider service over the `providers schema -json` dump ``schema``."""
 
-    def __init__(self, schema: dict):
+    def __init__(self, schema: dict, cache: Path | None = None):
+        self.cache = cache  # where the serialized schema response is kept between runs
         self.schema = schema["provider_schemas"][PROVIDER]
         self.resources = self.schema["resource_schemas"]
         self.data_sources = self.schema["data_source_schemas"]
@@ -186,6 +187,8 @@ class Provider(rpc.ProviderServicer):
         )
 
     def GetProviderSchema(self, request, context):
+        if self._response is None and self.cache is not None and self.cache.exists():
+            self._response = pb.GetProviderSchema.Response.FromString(self.cache.read_bytes())
         if self._response is None:
             self._response = pb.GetProviderSchema.Response(
                 provider=schema_message(self.schema["provider"]["block"]),
@@ -197,8 +200,16 @@ class Provider(rpc.ProviderServicer):
                     name: schema_message(entry["block"], entry.get("version", 0))
                     for name, entry in self.data_sources.items()
                 },
-                server_capabilities=pb.ServerCapabilities(plan_destroy=True),
+                # Core then reads the schema once per command, not once per provider instance.
+                server_capabilities=pb.ServerCapabilities(plan_destroy=True, get_provider_schema_optional=True),
             )
+            if self.cache is not None:
+                scratch = self.cache.with_suffix(f".{os.getpid()}.tmp")
+                scratch.write_bytes(self._response.SerializeToString())
+                os.replace(scratch, self.cache)
+                for stale in self.cache.parent.glob(self.cache.name.split(".tfplugin6-")[0] + ".tfplugin6-*.bin"):
+                    if stale != self.cache:
+                        stale.unlink(missing_ok=True)
         return self._response
 
     def ValidateProviderConfig(self, request, context):
@@ -313,7 +324,10 @@ def serve(schema_file: Path) -> None:
         sys.exit("this is a Terraform provider plugin: Terraform starts it")
     stopped = threading.Event()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    rpc.add_ProviderServicer_to_server(Provider(json.loads(schema_file.read_text())), server)
+    text = schema_file.read_bytes()
+    digest = hashlib.sha256(text + Path(__file__).read_bytes()).hexdigest()[:16]
+    cache = schema_file.with_name(f"{schema_file.stem}.tfplugin6-{digest}.bin")
+    rpc.add_ProviderServicer_to_server(Provider(json.loads(text), cache), server)
     grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(_Controller(stopped), server)
     grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(grpc_stdio_pb2_grpc.GRPCStdioServicer(), server)
     key_pem, cert_pem, cert_der = _certificate()
