@@ -32,8 +32,11 @@ def planned(argv: list[str]) -> dict | None:
     ("resources", {address: type}) and the alarms its canary_alarms output names; None, with
     core's errors printed, when core refuses (a variable's validation, a precondition). Planned
     once per distinct input (tests/terraform_core.py)."""
-    from tests.terraform_core import PlanRefused, cached_plan
+    from tests.terraform_core import TERRAFORM, PlanRefused, cached_plan
 
+    if TERRAFORM is None:
+        print("Error: the stand-in plans with the real Terraform core: put terraform on PATH", file=sys.stderr)
+        return None
     files = {"main.tf": Path("main.tf").read_text()}
     files |= {auto.name: auto.read_text() for auto in sorted(Path().glob("*.auto.tfvars.json"))}
     variables = []
