@@ -5,7 +5,9 @@ pinned AWS provider version and writes a CLI configuration that installs hashico
 there, so `terraform init` runs offline and still checks main.tf's version constraint.
 ``Workspace`` is one deployment folder (main.tf, bentoctl.tfvars, deployed values) with that CLI
 configuration: ``validate()`` gives core's diagnostics, ``plan(**settings)`` core's plan as
-`terraform show -json` writes it, or ``PlanRefused`` with core's messages.
+`terraform show -json` writes it, or ``PlanRefused`` with core's messages. ``cached_plan``
+plans a configuration given as text once per distinct input (the deploy tests' Terraform
+stand-in asks it what main.tf declares).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -33,7 +36,8 @@ def _real_terraform() -> str | None:
 
 
 TERRAFORM = _real_terraform()
-PLATFORM = "linux_amd64"
+# The plugin is a script, so it runs on any platform; core looks for the one it runs on.
+PLATFORM = "linux_" + {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "amd64")
 TIMEOUT = 300
 
 
