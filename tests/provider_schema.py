@@ -409,10 +409,15 @@ def schema_from_document(document: dict, address: str, version: str) -> Provider
     )
 
 
+def cached_schema_path(pin: dict, cache_dir: Path = CACHE_DIR) -> Path:
+    """Where the schema built from the pinned package is kept, in `providers schema -json` layout."""
+    return cache_dir / f"{pin['provider'].rsplit('/', 1)[-1]}-{pin['provider_version']}.schema.json"
+
+
 def load_schema(pin_path: Path = PIN_FILE, cache_dir: Path = CACHE_DIR) -> ProviderSchema:
     """The pinned provider schema: from the cache, else fetched and built once and cached."""
     pin = load_pin(pin_path)
-    cached = cache_dir / f"{pin['provider'].rsplit('/', 1)[-1]}-{pin['provider_version']}.schema.json"
+    cached = cached_schema_path(pin, cache_dir)
     document = None
     if cached.exists():
         try:

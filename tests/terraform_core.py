@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -62,10 +63,9 @@ def missing_tool() -> str | None:
 
 
 def schema_file() -> Path:
-    """The cached `providers schema -json` file the plugin serves."""
+    """The cached `providers schema -json` file the plugin serves (built first if need be)."""
     provider_schema.pinned_schema()
-    pin = provider_schema.load_pin()
-    return provider_schema.CACHE_DIR / f"aws-{pin['provider_version']}.schema.json"
+    return provider_schema.cached_schema_path(provider_schema.load_pin())
 
 
 def install_provider(folder: Path) -> Path:
@@ -171,9 +171,10 @@ def cached_plan(files: dict[str, str], variables: list[str], cache: Path) -> dic
             workspace.init()
             plan = workspace.plan(*variables, var_files=())
         except PlanRefused as refused:
-            _write_atomically(answer, {"refused": refused.messages, "output": refused.output})
+            record = {"refused": refused.messages, "output": refused.output}
+            provider_schema.write_atomically(answer, json.dumps(record))
             raise
-    _write_atomically(answer, plan)
+    provider_schema.write_atomically(answer, json.dumps(plan))
     return plan
 
 
@@ -185,23 +186,22 @@ def _plugin_version() -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(path: Path, value: dict) -> None:
-    scratch = path.with_suffix(f".{os.getpid()}.tmp")
-    scratch.write_text(json.dumps(value))
-    os.replace(scratch, path)
-
-
 def _hcl(value) -> str:
     """A -var value: strings as they are, anything else as JSON (which HCL reads)."""
     return value if isinstance(value, str) else json.dumps(value)
 
 
+# What core's error text quotes rather than says: where (`on main.tf line 583`), the source
+# lines (`583: ...`), and the values it shows (`var.x is ""`).
+QUOTED = re.compile(r"^(on \S+ line \d+|\d+:|├|var\.\S+ is )")
+
+
 def _error_lines(stderr: str) -> list[str]:
-    """Core's error summaries with their first detail line: 'Error: X' lines and what follows."""
-    lines = [line.strip(" │╷╵") for line in stderr.splitlines()]
+    """Core's errors, each as its summary and its explanation: 'Summary: what is wrong'."""
     found = []
-    for at, line in enumerate(lines):
-        if line.startswith("Error: "):
-            detail = next((text for text in lines[at + 1 :] if text and not text.startswith("on ")), "")
-            found.append(f"{line[7:]}: {detail}".rstrip(": "))
+    for error in re.split(r"^\W*Error: ", stderr, flags=re.M)[1:]:
+        summary, _, rest = error.partition("\n")
+        lines = (line.strip(" │╷╵") for line in rest.splitlines())
+        detail = " ".join(line for line in lines if line and not QUOTED.match(line))
+        found.append(f"{summary.strip()}: {detail}" if detail else summary.strip())
     return found

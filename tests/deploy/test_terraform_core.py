@@ -320,10 +320,10 @@ def diagnostics_text(verdict: dict) -> list[str]:
 def refusals(workspace: Workspace) -> list[str]:
     """What core says is wrong with the folder's configuration: at init (what it parses there,
     such as lifecycle blocks), else at validate; [] when both accept it."""
-    done = workspace.terraform("init", "-no-color", "-input=false")
-    if done.returncode != 0:
-        text = " ".join(line.strip(" │╷╵") for line in done.stderr.splitlines())
-        return [part.strip() for part in text.split("Error: ")[1:]]
+    try:
+        workspace.init()
+    except PlanRefused as refused:
+        return refused.messages
     return diagnostics_text(workspace.validate())
 
 
