@@ -3,7 +3,7 @@
     python -m src.batch_score INPUT.csv OUTPUT.csv [--rejects REJECTS.csv] [--model TAG]
 
 The file is read in blocks of lines, so memory stays the same whatever its size, and the blocks
-are scored on every core at once, each written out in the input's order. The feature
+are scored by a worker process per core, each answer written out in the input's order. The feature
 columns are found by name in the header; every line of the output is the input's line as it was,
 all its columns included, followed by ``label`` and ``probability``. Each row is checked by the
 API's rules (a number in every feature column, finite and within float32); a row that breaks one
@@ -18,15 +18,21 @@ Exit status: 0 when the file was scored (bad rows included), 1 when something el
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import ctypes
 import io
+import mmap
+import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,11 +63,11 @@ class Summary:
     rejects: Path | None = None
     reasons: dict = field(default_factory=dict)  # reason kind -> count
 
-    def count(self, checked: Checked) -> None:
-        self.rows += checked.lines
-        self.scored += len(checked.features)
-        self.rejected += len(checked.bad)
-        for _, kind, _, _ in checked.bad:
+    def count(self, scored: Scored) -> None:
+        self.rows += scored.lines
+        self.scored += scored.scored
+        self.rejected += len(scored.bad)
+        for _, kind, _, _ in scored.bad:
             self.reasons[kind] = self.reasons.get(kind, 0) + 1
 
     def line(self) -> str:
@@ -130,22 +136,59 @@ class Layout:
         return layout
 
 
-def line_blocks(file, chunk_rows: int, line_bytes: int) -> Iterator[bytes]:
-    """The file's remaining text in blocks of whole lines (each ending in a line feed, the last
-    line's added if it lacks one) of about ``chunk_rows`` lines each. The block size comes from
+_WINDOW = 1 << 16  # bytes read at a time while looking for a line's end
+
+
+def _line_end(fd: int, start: int, stop: int, end: int) -> int:
+    """Where the line that holds byte ``stop - 1`` ends (after its line feed), looking back
+    from ``stop`` to ``start`` first, then on towards ``end``; ``end`` when the last line has no
+    line feed. Only the bytes around the cut are read."""
+    if stop >= end:
+        return end
+    low = stop
+    while low > start:
+        low, high = max(start, low - _WINDOW), low
+        cut = os.pread(fd, high - low, low).rfind(b"\n")
+        if cut >= 0:
+            return low + cut + 1
+    while stop < end:
+        found = os.pread(fd, _WINDOW, stop).find(b"\n")
+        if found >= 0:
+            return stop + found + 1
+        stop += _WINDOW
+    return end
+
+
+def line_spans(fd: int, start: int, chunk_rows: int, line_bytes: int) -> Iterator[tuple[int, int]]:
+    """(offset, length) of the blocks of whole lines of about ``chunk_rows`` lines each that the
+    file holds from ``start`` on; the last may lack its line feed. The block size comes from
     ``line_bytes`` (a guess at a line's length), then from the first block's own lines."""
-    size, rest, measured = max(1, line_bytes) * chunk_rows, b"", False
-    while block := file.read(size):
-        block = rest + block if rest else block
-        cut = block.rfind(b"\n") + 1
-        rest = block[cut:]
-        if not cut:
-            continue
+    end, measured = os.fstat(fd).st_size, False
+    size = max(1, line_bytes) * chunk_rows
+    while start < end:
+        cut = _line_end(fd, start, start + size, end)
         if not measured:
-            size, measured = -(-cut // block.count(b"\n", 0, cut)) * chunk_rows, True
-        yield block if not rest else block[:cut]
-    if rest:
-        yield rest + b"\n"
+            lines = os.pread(fd, cut - start, start).count(b"\n")
+            size, measured = -(-(cut - start) // max(1, lines)) * chunk_rows, True
+        yield start, cut - start
+        start = cut
+
+
+def read_span(fd: int, offset: int, length: int) -> bytes:
+    """The block of ``length`` bytes at ``offset``, ending in a line feed (the last line's added
+    if it lacks one)."""
+    block = os.pread(fd, length, offset)
+    if len(block) != length:
+        raise BatchError("the input got shorter while it was being read: leave it alone during the job")
+    return block if block.endswith(b"\n") else block + b"\n"
+
+
+def line_blocks(file, chunk_rows: int, line_bytes: int) -> Iterator[bytes]:
+    """The file's remaining text in blocks of whole lines (see :func:`line_spans`), each ending
+    in a line feed."""
+    fd = file.fileno()
+    for offset, length in line_spans(fd, file.tell(), chunk_rows, line_bytes):
+        yield read_span(fd, offset, length)
 
 
 def _split_lines(text: bytes) -> list[bytes]:
@@ -286,23 +329,31 @@ def score_file(
 
             def finish(job: Future, read_to: int) -> None:
                 nonlocal next_line
-                text, checked = job.result()
-                out.write(text)
-                writer.writerows((next_line + index, reason, row) for index, _, reason, row in checked.bad)
-                next_line += checked.lines
-                summary.count(checked)
+                try:
+                    scored = job.result()
+                except BrokenProcessPool:
+                    raise BatchError(
+                        "a worker process stopped without an answer (killed, or out of memory?): run it "
+                        "again, with a smaller --chunk-rows if memory is short"
+                    ) from None
+                slots.write(out, scored)
+                writer.writerows((next_line + index, reason, row) for index, _, reason, row in scored.bad)
+                next_line += scored.lines
+                summary.count(scored)
                 if on_progress:
                     on_progress(read_to, summary.rows)
 
-            # Each block is checked, predicted and formatted on a worker of its own, one per core
-            # (pandas' parser and XGBoost let go of the GIL); this thread reads, and writes the
-            # answers in the input's order.
+            # Each block is checked, predicted and formatted in a worker process of its own, one
+            # per core, which reads it from the input itself; this process finds the blocks'
+            # bounds, and writes the answers in the input's order.
             workers = _cores()
+            slots = _Slots(2 * workers + 2, shared=_forks())
             jobs: deque[tuple[Future, int]] = deque()
-            with ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
+            with slots, _worker_pool(workers, input_path, layout, booster, slots) as pool:
                 try:
-                    for block in line_blocks(source, chunk_rows, len(layout.header) + 1):
-                        jobs.append((pool.submit(score_block, block, layout, booster), source.tell()))
+                    spans = line_spans(source.fileno(), source.tell(), chunk_rows, len(layout.header) + 1)
+                    for index, (offset, length) in enumerate(spans):
+                        jobs.append((pool.submit(score_span, offset, length, index % slots.count), offset + length))
                         if len(jobs) > 2 * workers:
                             finish(*jobs.popleft())
                     while jobs:
@@ -323,13 +374,123 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def score_block(block: bytes, layout: Layout, booster) -> tuple[bytes, Checked]:
-    """(the output's lines, the check) of one block of the input."""
+@dataclass
+class Scored:
+    """One block's answer: the output's lines (or the slot that holds them, and their size), the
+    rejects as (index in the block, kind, reason, row), how many lines it had and how many of
+    them were scored."""
+
+    text: bytes
+    bad: list[tuple]
+    lines: int
+    scored: int
+    slot: int | None = None
+    size: int = 0
+
+
+def score_block(block: bytes, layout: Layout, booster) -> Scored:
+    """One block of the input, checked, predicted and formatted."""
     checked = check_block(block, layout)
-    if not len(checked.features):
-        return b"", checked
-    probabilities = booster.inplace_predict(checked.features, validate_features=False)
-    return scored_lines(checked.kept, np.asarray(probabilities)), checked
+    text = b""
+    if len(checked.features):
+        probabilities = booster.inplace_predict(checked.features, validate_features=False)
+        text = scored_lines(checked.kept, np.asarray(probabilities))
+    return Scored(text, checked.bad, checked.lines, len(checked.features))
+
+
+class _Slots:
+    """Buffers for the blocks' answers, shared by the job's process and its forked workers, so
+    that an answer crosses over without being pickled and piped. A block's answer is in slot
+    ``index % count``: the job writes each answer out before it hands out the block that reuses
+    its slot. An answer too big for its slot, or with no slots (workers not forked), is sent as
+    bytes."""
+
+    SIZE = 16 << 20
+
+    def __init__(self, count: int, shared: bool) -> None:
+        self.count = count
+        self.memory = mmap.mmap(-1, count * self.SIZE) if shared else None
+
+    def put(self, slot: int, text: bytes) -> bool:
+        if self.memory is None or len(text) > self.SIZE:
+            return False
+        self.memory[slot * self.SIZE : slot * self.SIZE + len(text)] = text
+        return True
+
+    def write(self, out, scored: Scored) -> None:
+        if scored.slot is None:
+            out.write(scored.text)
+            return
+        start = scored.slot * self.SIZE
+        with memoryview(self.memory) as memory, memory[start : start + scored.size] as view:
+            out.write(view)
+
+    def __enter__(self) -> _Slots:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.memory is not None:
+            self.memory.close()
+
+
+_worker: dict = {}  # in a worker process: the input's descriptor, its layout, the booster, the slots
+
+
+def _start_worker(input_path: str, layout: Layout, booster, slots: _Slots | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the parent's to handle
+    _worker.update(fd=os.open(input_path, os.O_RDONLY), layout=layout, booster=booster, slots=slots)
+
+
+def score_span(offset: int, length: int, slot: int) -> Scored:
+    """In a worker process: the block of ``length`` bytes at ``offset`` in the input, scored, its
+    answer put in ``slot`` when it fits."""
+    scored = score_block(read_span(_worker["fd"], offset, length), _worker["layout"], _worker["booster"])
+    slots = _worker["slots"]
+    if slots is not None and slots.put(slot, scored.text):
+        scored.slot, scored.size, scored.text = slot, len(scored.text), b""
+    return scored
+
+
+def _forks() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _worker_pool(workers: int, input_path: Path, layout: Layout, booster, slots: _Slots) -> ProcessPoolExecutor:
+    """``workers`` processes that score spans of the input. Forked where the system can (the
+    booster and the slots are then shared, not copied), else started afresh with the booster
+    pickled and no slots."""
+    forked = _forks()
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork" if forked else None),
+        initializer=_start_worker,
+        initargs=(str(input_path), layout, booster, slots if forked else None),
+    )
+    try:
+        with _interrupts_held():
+            pool.submit(os.getpid).result()  # starts the workers
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
+    return pool
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Hold back SIGINT while workers start, and raise it when they have: one that arrives during
+    a fork would be lost (Python ignores an exception raised in its fork hooks), and one that
+    reaches a worker before it ignores interrupts would break the pool."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            raise KeyboardInterrupt
 
 
 # glibc's mallopt parameters (malloc.h)
@@ -339,9 +500,9 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 def _keep_freed_blocks() -> None:
     """Have glibc keep the job's freed blocks for the next ones instead of handing each back to
     the kernel: every block of text is a few MB, and faulting its pages in afresh each time costs
-    more than the rest of its checks. All threads share one heap, so that the blocks freed by one
-    worker serve the next: with a heap per thread, memory would creep up with the file's length.
-    Elsewhere than glibc, nothing changes."""
+    more than the rest of its checks. A process's threads share one heap, so that memory does not
+    creep up with the file's length as it would with a heap per thread. The workers, forked after
+    this, keep the settings. Elsewhere than glibc, nothing changes."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
@@ -430,4 +591,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from src.batch_score import main as run  # the workers find their functions in the module by its name
+
+    raise SystemExit(run())

@@ -11,6 +11,7 @@ import sys
 import time
 
 import numpy as np
+import psutil
 import pytest
 
 from src import config
@@ -116,7 +117,8 @@ def test_an_unknown_model_says_how_to_get_one(tmp_path, trained):
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_an_interrupted_run_leaves_nothing_under_the_outputs_name(tmp_path, trained):
+@pytest.mark.parametrize("moment", ["as its workers start", "with blocks written"])
+def test_an_interrupted_run_leaves_nothing_under_the_outputs_name(tmp_path, trained, moment):
     write_csv(tmp_path / "in.csv", FEATURES, np.tile(good_rows(1000), (600, 1)).tolist())
     process = subprocess.Popen(
         [sys.executable, "-m", "src.batch_score", str(tmp_path / "in.csv"), str(tmp_path / "out.csv")]
@@ -128,13 +130,21 @@ def test_an_interrupted_run_leaves_nothing_under_the_outputs_name(tmp_path, trai
         text=True,
     )
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".out.csv.*.partial")) and time.monotonic() < deadline:
-        time.sleep(0.01)
+
+    def ready() -> bool:
+        partial = list(tmp_path.glob(".out.csv.*.partial"))
+        return bool(partial) and (moment == "as its workers start" or partial[0].stat().st_size > 0)
+
+    while not ready() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    workers = psutil.Process(process.pid).children()
     assert process.poll() is None, "the run ended before it could be interrupted: make the file bigger"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "interrupted" in stderr, stderr
+    assert "Traceback" not in stderr, stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
+    assert not [worker for worker in workers if worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_help_names_the_inputs(trained):
