@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 
 import hcl2
@@ -13,6 +15,14 @@ PLAIN = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True,
 
 
 def parsed(path: Path = MAIN_TF) -> dict:
+    """The file parsed, a copy of its own for each caller: each version of a file (its path, size
+    and modification time) is parsed once, as python-hcl2 takes a few tenths of a second."""
+    status = Path(path).stat()
+    return copy.deepcopy(_parsed(str(path), status.st_size, status.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: str, size: int, modified_ns: int) -> dict:
     with open(path) as handle:
         return hcl2.load(handle, serialization_options=PLAIN)
 
