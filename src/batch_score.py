@@ -332,6 +332,12 @@ def score_file(
             writer = csv.writer(rejected)
             writer.writerow(REJECT_COLUMNS)
             next_line = 2  # the header is line 1
+            # Each block is checked, predicted and formatted in a worker process of its own, one
+            # per core, which reads it from the input itself; this process finds the blocks'
+            # bounds, and writes the answers in the input's order.
+            workers = _cores()
+            slots = _Slots(2 * workers + 2, shared=_forks())
+            jobs: deque[tuple[Future, int]] = deque()
 
             def finish(job: Future, read_to: int) -> None:
                 nonlocal next_line
@@ -349,12 +355,6 @@ def score_file(
                 if on_progress:
                     on_progress(read_to, summary.rows)
 
-            # Each block is checked, predicted and formatted in a worker process of its own, one
-            # per core, which reads it from the input itself; this process finds the blocks'
-            # bounds, and writes the answers in the input's order.
-            workers = _cores()
-            slots = _Slots(2 * workers + 2, shared=_forks())
-            jobs: deque[tuple[Future, int]] = deque()
             with slots, _worker_pool(workers, input_path, layout, booster, slots) as pool:
                 try:
                     spans = line_spans(source.fileno(), source.tell(), chunk_rows, len(layout.header) + 1)

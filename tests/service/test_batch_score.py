@@ -147,6 +147,33 @@ def test_an_interrupted_run_leaves_nothing_under_the_outputs_name(tmp_path, trai
     assert not [worker for worker in workers if worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE]
 
 
+def test_a_worker_killed_mid_run_fails_the_job_with_what_to_do_and_writes_nothing(tmp_path, trained):
+    write_csv(tmp_path / "in.csv", FEATURES, np.tile(good_rows(1000), (600, 1)).tolist())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "src.batch_score", str(tmp_path / "in.csv"), str(tmp_path / "out.csv")]
+        + ["--model", trained.tag, "--chunk-rows", "1000"],
+        cwd=project_root(),
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    workers: list[psutil.Process] = []
+    while process.poll() is None and time.monotonic() < deadline:
+        partial = list(tmp_path.glob(".out.csv.*.partial"))
+        workers = psutil.Process(process.pid).children()
+        if partial and partial[0].stat().st_size > 0 and workers:
+            break
+        time.sleep(0.005)
+    assert process.poll() is None and workers, "the run ended before a worker could be killed: make the file bigger"
+    workers[0].kill()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
+    assert "worker process stopped" in stderr and "run it again" in stderr and "Traceback" not in stderr, stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
+
+
 def test_help_names_the_inputs(trained):
     result = run_python("-m", "src.batch_score", "--help")
     assert result.returncode == 0 and "OUTPUT.rejects.csv" in result.stdout
