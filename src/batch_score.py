@@ -468,7 +468,7 @@ def _worker_pool(workers: int, input_path: Path, layout: Layout, booster, slots:
     forked = _forks()
     pool = ProcessPoolExecutor(
         workers,
-        mp_context=multiprocessing.get_context("fork" if forked else None),
+        mp_context=multiprocessing.get_context("fork" if forked else "spawn"),
         initializer=_start_worker,
         initargs=(str(input_path), layout, booster, slots if forked else None),
     )

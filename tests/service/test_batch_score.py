@@ -193,6 +193,23 @@ def test_a_chunk_with_every_kind_of_row_gives_the_same_answers_whatever_the_chun
     assert len(read_csv(tmp_path / "out-1.csv")) == 298
 
 
+def test_where_workers_cannot_be_forked_they_are_started_afresh_and_answer_the_same(tmp_path, trained, monkeypatch):
+    """Where the system cannot fork (Windows), or chooses not to, the workers start afresh with
+    the booster pickled and answer through the pool's pipe instead of the shared slots."""
+    from src import batch_score
+
+    lines = [[str(v) for v in row] for row in good_rows(500).tolist()]
+    lines[42][3] = "nan"
+    write_csv(tmp_path / "in.csv", FEATURES, lines)
+    booster = batch_score.load_booster(trained.tag)
+    forked = batch_score.score_file(tmp_path / "in.csv", tmp_path / "forked.csv", booster, chunk_rows=64)
+    monkeypatch.setattr(batch_score, "_forks", lambda: False)
+    started = batch_score.score_file(tmp_path / "in.csv", tmp_path / "started.csv", booster, chunk_rows=64)
+    assert (started.scored, started.rejected) == (forked.scored, forked.rejected) == (499, 1)
+    assert (tmp_path / "started.csv").read_bytes() == (tmp_path / "forked.csv").read_bytes()
+    assert (tmp_path / "started.rejects.csv").read_bytes() == (tmp_path / "forked.rejects.csv").read_bytes()
+
+
 def test_crlf_line_ends_and_a_last_line_without_one_are_read_as_lines(tmp_path, trained, booster):
     rows = good_rows(3)
     text = "\r\n".join(
