@@ -458,13 +458,14 @@ def score_span(offset: int, length: int, slot: int) -> Scored:
 
 
 def _forks() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Whether the workers are forked: on Linux, yes; on macOS Python spawns by default, as some
+    of its system libraries do not survive a fork."""
+    return sys.platform.startswith("linux")
 
 
 def _worker_pool(workers: int, input_path: Path, layout: Layout, booster, slots: _Slots) -> ProcessPoolExecutor:
-    """``workers`` processes that score spans of the input. Forked where the system can (the
-    booster and the slots are then shared, not copied), else started afresh with the booster
-    pickled and no slots."""
+    """``workers`` processes that score spans of the input: forked (sharing the booster and the
+    slots), or else spawned, with the booster pickled and no slots."""
     forked = _forks()
     pool = ProcessPoolExecutor(
         workers,

@@ -194,8 +194,8 @@ def test_a_chunk_with_every_kind_of_row_gives_the_same_answers_whatever_the_chun
 
 
 def test_where_workers_cannot_be_forked_they_are_started_afresh_and_answer_the_same(tmp_path, trained, monkeypatch):
-    """Where the system cannot fork (Windows), or chooses not to, the workers start afresh with
-    the booster pickled and answer through the pool's pipe instead of the shared slots."""
+    """Where the workers are not forked (macOS), they are spawned with the booster pickled and
+    answer through the pool's pipe instead of the shared slots."""
     from src import batch_score
 
     lines = [[str(v) for v in row] for row in good_rows(500).tolist()]
