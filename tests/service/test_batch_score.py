@@ -117,12 +117,13 @@ def test_an_unknown_model_says_how_to_get_one(tmp_path, trained):
     assert not (tmp_path / "out.csv").exists()
 
 
-@pytest.mark.parametrize("moment", ["as its workers start", "with blocks written"])
-def test_an_interrupted_run_leaves_nothing_under_the_outputs_name(tmp_path, trained, moment):
+def start_long_run(tmp_path, model_tag: str, moment: str) -> tuple[subprocess.Popen, list[psutil.Process]]:
+    """`python -m src.batch_score` on 600,000 rows in blocks of 1,000, and its workers, once the
+    temporary output exists (``moment`` "as its workers start") or holds blocks."""
     write_csv(tmp_path / "in.csv", FEATURES, np.tile(good_rows(1000), (600, 1)).tolist())
     process = subprocess.Popen(
         [sys.executable, "-m", "src.batch_score", str(tmp_path / "in.csv"), str(tmp_path / "out.csv")]
-        + ["--model", trained.tag, "--chunk-rows", "1000"],
+        + ["--model", model_tag, "--chunk-rows", "1000"],
         cwd=project_root(),
         env=base_env(),
         stdout=subprocess.PIPE,
@@ -130,15 +131,19 @@ def test_an_interrupted_run_leaves_nothing_under_the_outputs_name(tmp_path, trai
         text=True,
     )
     deadline = time.monotonic() + 120
-
-    def ready() -> bool:
+    while process.poll() is None and time.monotonic() < deadline:
         partial = list(tmp_path.glob(".out.csv.*.partial"))
-        return bool(partial) and (moment == "as its workers start" or partial[0].stat().st_size > 0)
-
-    while not ready() and time.monotonic() < deadline:
+        if partial and (moment == "as its workers start" or partial[0].stat().st_size > 0):
+            break
         time.sleep(0.005)
     workers = psutil.Process(process.pid).children()
-    assert process.poll() is None, "the run ended before it could be interrupted: make the file bigger"
+    assert process.poll() is None, "the run ended too soon: make the file bigger"
+    return process, workers
+
+
+@pytest.mark.parametrize("moment", ["as its workers start", "with blocks written"])
+def test_an_interrupted_run_leaves_nothing_under_the_outputs_name(tmp_path, trained, moment):
+    process, workers = start_long_run(tmp_path, trained.tag, moment)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "interrupted" in stderr, stderr
@@ -148,25 +153,8 @@ def test_an_interrupted_run_leaves_nothing_under_the_outputs_name(tmp_path, trai
 
 
 def test_a_worker_killed_mid_run_fails_the_job_with_what_to_do_and_writes_nothing(tmp_path, trained):
-    write_csv(tmp_path / "in.csv", FEATURES, np.tile(good_rows(1000), (600, 1)).tolist())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "src.batch_score", str(tmp_path / "in.csv"), str(tmp_path / "out.csv")]
-        + ["--model", trained.tag, "--chunk-rows", "1000"],
-        cwd=project_root(),
-        env=base_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    workers: list[psutil.Process] = []
-    while process.poll() is None and time.monotonic() < deadline:
-        partial = list(tmp_path.glob(".out.csv.*.partial"))
-        workers = psutil.Process(process.pid).children()
-        if partial and partial[0].stat().st_size > 0 and workers:
-            break
-        time.sleep(0.005)
-    assert process.poll() is None and workers, "the run ended before a worker could be killed: make the file bigger"
+    process, workers = start_long_run(tmp_path, trained.tag, "with blocks written")
+    assert workers, "no worker process to kill"
     workers[0].kill()
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1, stderr
