@@ -539,7 +539,10 @@ def load_booster(model_tag: str):
 
 
 def _progress_bar(total_bytes: int):
-    """A rich progress bar on stderr (rows, rows/s, ETA from the bytes read), or None off a terminal."""
+    """A rich progress bar on stderr (rows, rows/s, ETA from the bytes read), or None off a terminal.
+    It is redrawn by its updates, at most ten times a second, rather than by a thread of its own:
+    the workers are forked, and a thread in the middle of writing to the terminal when they are
+    would leave them its lock."""
     if not sys.stderr.isatty():
         return None, None
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -551,12 +554,18 @@ def _progress_bar(total_bytes: int):
         TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
         TimeRemainingColumn(),
         transient=True,
+        auto_refresh=False,
     )
     task = bar.add_task("scoring", total=total_bytes, rows=0, rate=0.0)
-    started = time.monotonic()
+    started = drawn = time.monotonic()
 
     def update(bytes_read: int, rows: int) -> None:
-        bar.update(task, completed=bytes_read, rows=rows, rate=rows / max(time.monotonic() - started, 1e-9))
+        nonlocal drawn
+        now = time.monotonic()
+        bar.update(task, completed=bytes_read, rows=rows, rate=rows / max(now - started, 1e-9))
+        if now - drawn >= 0.1:
+            bar.refresh()
+            drawn = now
 
     return bar, update
 

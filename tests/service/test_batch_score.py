@@ -5,6 +5,8 @@ unless the job finished. Run as a user runs it, in the session's store."""
 from __future__ import annotations
 
 import csv
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,6 +162,40 @@ def test_a_worker_killed_mid_run_fails_the_job_with_what_to_do_and_writes_nothin
     assert process.returncode == 1, stderr
     assert "worker process stopped" in stderr and "run it again" in stderr and "Traceback" not in stderr, stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_on_a_terminal_a_progress_bar_shows_rows_and_rate_and_gives_way_to_the_summary(tmp_path, trained):
+    """Run on a pseudo-terminal, as from a shell: the bar is drawn while the job runs (rows read,
+    rows/s), and the summary line is what stays."""
+    import pty
+
+    write_csv(tmp_path / "in.csv", FEATURES, np.tile(good_rows(1000), (300, 1)).tolist())
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "src.batch_score", str(tmp_path / "in.csv"), str(tmp_path / "out.csv")]
+        + ["--model", trained.tag, "--chunk-rows", "1000"],
+        cwd=project_root(),
+        env={**base_env(), "COLUMNS": "120"},
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's other end closed: the job has ended
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert process.wait(timeout=60) == 0, shown.decode(errors="replace")
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))  # the terminal's controls
+    assert re.search(r"scoring .*\d+% +[\d,]+ rows, [\d,]+ rows/s", text), text
+    lines = [line.strip() for line in re.split(r"[\r\n]+", text) if line.strip()]
+    assert lines[-1].startswith("scored 300,000 of 300,000 rows in "), lines[-3:]
 
 
 def test_help_names_the_inputs(trained):
