@@ -442,9 +442,26 @@ class _Slots:
 _worker: dict = {}  # in a worker process: the input's descriptor, its layout, the booster, the slots
 
 
-def _start_worker(input_path: str, layout: Layout, booster, slots: _Slots | None) -> None:
+def _start_worker(parent: int, input_path: str, layout: Layout, booster, slots: _Slots | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the parent's to handle
+    _end_with(parent)
     _worker.update(fd=os.open(input_path, os.O_RDONLY), layout=layout, booster=booster, slots=slots)
+
+
+_PR_SET_PDEATHSIG = 1  # prctl's option (linux/prctl.h)
+
+
+def _end_with(parent: int) -> None:
+    """Have the kernel end this worker when the job's process ends, however that ends (killed,
+    out of memory): a worker left behind would wait for blocks forever. Linux only (prctl's
+    PR_SET_PDEATHSIG); elsewhere the worker ends when it finds its parent gone."""
+    try:
+        prctl = ctypes.CDLL(None).prctl
+    except (OSError, AttributeError):
+        return
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the job had ended already, before the kernel was told
+        os._exit(1)
 
 
 def score_span(offset: int, length: int, slot: int) -> Scored:
@@ -471,7 +488,7 @@ def _worker_pool(workers: int, input_path: Path, layout: Layout, booster, slots:
         workers,
         mp_context=multiprocessing.get_context("fork" if forked else "spawn"),
         initializer=_start_worker,
-        initargs=(str(input_path), layout, booster, slots if forked else None),
+        initargs=(os.getpid(), str(input_path), layout, booster, slots if forked else None),
     )
     try:
         with _interrupts_held():

@@ -164,6 +164,17 @@ def test_a_worker_killed_mid_run_fails_the_job_with_what_to_do_and_writes_nothin
     assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
 
 
+def test_workers_end_with_a_job_that_is_killed(tmp_path, trained):
+    """Killed outright (the OOM killer, kill -9), the job cannot clean up, but its workers must not
+    outlive it waiting for blocks."""
+    process, workers = start_long_run(tmp_path, trained.tag, "with blocks written")
+    assert workers, "no worker process to watch"
+    process.kill()
+    process.communicate(timeout=60)
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"workers still running after the job was killed: {alive}"
+
+
 def test_on_a_terminal_a_progress_bar_shows_rows_and_rate_and_gives_way_to_the_summary(tmp_path, trained):
     """Run on a pseudo-terminal, as from a shell: the bar is drawn while the job runs (rows read,
     rows/s), and the summary line is what stays."""
