@@ -140,9 +140,10 @@ _WINDOW = 1 << 16  # bytes read at a time while looking for a line's end
 
 
 def _line_end(fd: int, start: int, stop: int, end: int) -> int:
-    """Where the line that holds byte ``stop - 1`` ends (after its line feed), looking back
-    from ``stop`` to ``start`` first, then on towards ``end``; ``end`` when the last line has no
-    line feed. Only the bytes around the cut are read."""
+    """Where a block from ``start`` to about ``stop`` ends: after the last line feed before
+    ``stop``, looking back as far as ``start``; failing that (a line longer than the block),
+    after the first one from ``stop`` on; ``end`` when the file's last line has none. Only the
+    bytes around the cut are read."""
     if stop >= end:
         return end
     low = stop
@@ -453,8 +454,8 @@ _PR_SET_PDEATHSIG = 1  # prctl's option (linux/prctl.h)
 
 def _end_with(parent: int) -> None:
     """Have the kernel end this worker when the job's process ends, however that ends (killed,
-    out of memory): a worker left behind would wait for blocks forever. Linux only (prctl's
-    PR_SET_PDEATHSIG); elsewhere the worker ends when it finds its parent gone."""
+    out of memory): a forked worker left behind would wait for blocks forever. Linux only
+    (prctl's PR_SET_PDEATHSIG), where the workers are forked."""
     try:
         prctl = ctypes.CDLL(None).prctl
     except (OSError, AttributeError):
