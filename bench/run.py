@@ -484,11 +484,11 @@ def batch_score_run(tag: str, path: Path) -> dict:
         if process.poll() is not None:
             break
         try:
-            if sample % 25 == 0:  # the workers are listed every 0.5 s: a listing reads every process's stat
+            if not processes or sample % 25 == 0:  # listed every 0.5 s: a listing reads every process's stat
                 processes = [watched, *watched.children(recursive=True)]
             peak = max(peak, sum(p.memory_info().rss for p in processes))
         except psutil.NoSuchProcess:
-            processes = []  # a worker, or the job, ended between the listing and the reading
+            processes = []  # a worker, or the job, ended since the listing: list them again
         time.sleep(0.02)
     wall = time.monotonic() - started
     stdout, stderr = process.communicate()

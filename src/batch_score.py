@@ -443,7 +443,7 @@ class _Slots:
 _worker: dict = {}  # in a worker process: the input's descriptor, its layout, the booster, the slots
 
 
-def _start_worker(parent: int, input_path: str, layout: Layout, booster, slots: _Slots | None) -> None:
+def _start_worker(parent: int, input_path: str, layout: Layout, booster, slots: _Slots) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the parent's to handle
     _end_with(parent)
     _worker.update(fd=os.open(input_path, os.O_RDONLY), layout=layout, booster=booster, slots=slots)
@@ -469,8 +469,7 @@ def score_span(offset: int, length: int, slot: int) -> Scored:
     """In a worker process: the block of ``length`` bytes at ``offset`` in the input, scored, its
     answer put in ``slot`` when it fits."""
     scored = score_block(read_span(_worker["fd"], offset, length), _worker["layout"], _worker["booster"])
-    slots = _worker["slots"]
-    if slots is not None and slots.put(slot, scored.text):
+    if _worker["slots"].put(slot, scored.text):
         scored.slot, scored.size, scored.text = slot, len(scored.text), b""
     return scored
 
@@ -483,13 +482,12 @@ def _forks() -> bool:
 
 def _worker_pool(workers: int, input_path: Path, layout: Layout, booster, slots: _Slots) -> ProcessPoolExecutor:
     """``workers`` processes that score spans of the input: forked (sharing the booster and the
-    slots), or else spawned, with the booster pickled and no slots."""
-    forked = _forks()
+    slots), or else spawned, with the booster pickled and the slots without memory."""
     pool = ProcessPoolExecutor(
         workers,
-        mp_context=multiprocessing.get_context("fork" if forked else "spawn"),
+        mp_context=multiprocessing.get_context("fork" if _forks() else "spawn"),
         initializer=_start_worker,
-        initargs=(os.getpid(), str(input_path), layout, booster, slots if forked else None),
+        initargs=(os.getpid(), str(input_path), layout, booster, slots),
     )
     try:
         with _interrupts_held():

@@ -119,13 +119,18 @@ def test_an_unknown_model_says_how_to_get_one(tmp_path, trained):
     assert not (tmp_path / "out.csv").exists()
 
 
+def long_run_command(tmp_path, model_tag: str) -> list[str]:
+    """The command as a user types it, on in.csv in blocks of 1,000 rows (the long runs' size)."""
+    inputs = [str(tmp_path / "in.csv"), str(tmp_path / "out.csv")]
+    return [sys.executable, "-m", "src.batch_score", *inputs, "--model", model_tag, "--chunk-rows", "1000"]
+
+
 def start_long_run(tmp_path, model_tag: str, moment: str) -> tuple[subprocess.Popen, list[psutil.Process]]:
     """`python -m src.batch_score` on 600,000 rows in blocks of 1,000, and its workers, once the
     temporary output exists (``moment`` "as its workers start") or holds blocks."""
     write_csv(tmp_path / "in.csv", FEATURES, np.tile(good_rows(1000), (600, 1)).tolist())
     process = subprocess.Popen(
-        [sys.executable, "-m", "src.batch_score", str(tmp_path / "in.csv"), str(tmp_path / "out.csv")]
-        + ["--model", model_tag, "--chunk-rows", "1000"],
+        long_run_command(tmp_path, model_tag),
         cwd=project_root(),
         env=base_env(),
         stdout=subprocess.PIPE,
@@ -183,8 +188,7 @@ def test_on_a_terminal_a_progress_bar_shows_rows_and_rate_and_gives_way_to_the_s
     write_csv(tmp_path / "in.csv", FEATURES, np.tile(good_rows(1000), (300, 1)).tolist())
     leader, follower = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "src.batch_score", str(tmp_path / "in.csv"), str(tmp_path / "out.csv")]
-        + ["--model", trained.tag, "--chunk-rows", "1000"],
+        long_run_command(tmp_path, trained.tag),
         cwd=project_root(),
         env={**base_env(), "COLUMNS": "120"},
         stdin=follower,
