@@ -21,7 +21,8 @@ LAMBDA_IMAGE_DIR := deploy/aws-lambda-operator/aws_lambda_operator/image
 LAMBDA_VENV := .venv-lambda
 LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
 ENVS := $(VENV) .venv-tools .venv-deploy
-setup: $(ENVS:%=%/.installed)
+CSV_LIB := src/libcsv_block.so  # built below
+setup: $(ENVS:%=%/.installed) $(CSV_LIB)
 
 check-python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "found " + sys.version' \
@@ -34,6 +35,12 @@ $(VENV)/.installed: requirements.txt constraints.txt
 	test -x $*/bin/python || $(PYTHON) -m venv $*
 	$*/bin/python -m pip install $(PIP_FLAGS) $(foreach file,$^,$(if $(filter constraints%,$(file)),-c,-r) $(file))
 	touch $@
+
+# The batch job's compiled reader and writer (src/csv_block.c, loaded by src/csv_block.py with
+# ctypes: no Python headers needed). Without it the job reads with pandas, and more slowly.
+$(CSV_LIB): src/csv_block.c
+	$(call apt_install_missing,gcc libc6-dev,/usr/bin/cc)
+	cc -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $<
 
 $(LAMBDA_STAMP): $(LAMBDA_IMAGE_DIR)/requirements-lambda.txt $(LAMBDA_IMAGE_DIR)/slim_env.py | check-python
 	rm -rf $(LAMBDA_VENV) && $(PYTHON) -m venv $(LAMBDA_VENV)
@@ -130,7 +137,7 @@ serve: ready
 # A CSV scored by the current model: make batch-score INPUT=in.csv OUTPUT=out.csv on this machine
 # (python -m src.batch_score --help), or INPUT=s3://bucket/in.csv OUTPUT=s3://bucket/out/ on the
 # deployment's batch state machine (setting batch; python -m deploy batch-score --help).
-batch-score: $(STAMP)
+batch-score: $(STAMP) $(CSV_LIB)
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make batch-score INPUT=in.csv OUTPUT=out.csv (or s3://... both)"; exit 2; }
 	@case "$(INPUT) $(OUTPUT)" in s3://*" "s3://*) $(PY) -m deploy batch-score "$(INPUT)" "$(OUTPUT)" $(ARGS);; \
 	  s3://*|*" "s3://*) echo "INPUT and OUTPUT are both s3:// (scored on AWS) or both local files (scored here);" \
@@ -140,7 +147,7 @@ batch-score: $(STAMP)
 
 # How far a CSV's rows drifted from the current model's training data: make drift-report DATA=rows.csv
 # (PSI per series; reports/drift.png and drift.json; python -m src.drift --help).
-drift-report: $(STAMP)
+drift-report: $(STAMP) $(CSV_LIB)
 	@test -n "$(DATA)" || { echo "usage: make drift-report DATA=rows.csv"; exit 2; }
 	@$(MAKE) --no-print-directory forget-missing $(MODEL_STAMP)
 	$(PY) -m src.drift --reference $$(cat $(MODEL_STAMP)) --data "$(DATA)"
@@ -171,7 +178,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 # The unit tests only (pytest -m unit: no server, image, bentoctl or training), for the edit-test loop.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(CSV_LIB)
 	$(PY) -m pytest -m unit -q
 
 # Every test: the lint, the unit tests (they fail first, and fast), then the rest. CI runs this (.ci/run).

@@ -40,7 +40,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from src import config
+from src import config, csv_block
 from src.bentoml_adapter import import_xgboost_without_sklearn
 from src.validation import FLOAT32_MAX, Refusal, check_value
 
@@ -210,6 +210,10 @@ def fast_features(block: bytes, layout: Layout) -> np.ndarray | None:
     first = block.find(b"\n")
     if b'"' in block or b"\r" in block or block.count(b",", 0, first) != width - 1:
         return None
+    if csv_block.available():
+        features = csv_block.read_features(block, width, layout.columns, FLOAT32_MAX)
+        if features is not None:
+            return features
     only_features = width == config.N_FEATURES
     if not only_features and block.count(b",") != (width - 1) * block.count(b"\n"):
         return None
@@ -280,16 +284,28 @@ def _row_major_float32(features: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(features, dtype=np.float32)
 
 
+def answer_texts(probabilities: np.ndarray) -> tuple[bytes, bytes]:
+    """Each row's label, one character, and its probability as its float32's shortest text, the
+    texts separated by commas."""
+    labels = ((probabilities >= config.DECISION_THRESHOLD) + ord("0")).astype(np.uint8).tobytes()
+    texts = orjson.dumps(np.ascontiguousarray(probabilities, dtype=np.float32), option=orjson.OPT_SERIALIZE_NUMPY)
+    return labels, texts[1:-1]
+
+
 def scored_lines(kept: bytes, probabilities: np.ndarray) -> bytes:
-    """Each of ``kept``'s lines followed by its label and probability (its float32's shortest
-    text), made by one bytes formatting of the whole block rather than a join per line."""
+    """Each of ``kept``'s lines followed by its label and probability: by the compiled library
+    when it is built, else by one bytes formatting of the whole block rather than a join per line."""
     if not len(probabilities):
         return b""
+    labels, texts = answer_texts(probabilities)
+    if csv_block.available():
+        text = bytearray(csv_block.scored_size(kept, texts, len(labels)))
+        csv_block.write_scored(kept, labels, texts, text)
+        return bytes(text)
     template = (kept.replace(b"%", b"%%") if b"%" in kept else kept).replace(b"\n", b",%c,%b\n")
-    values: list = [None] * (2 * len(probabilities))
-    values[0::2] = ((probabilities >= config.DECISION_THRESHOLD) + ord("0")).tolist()
-    texts = orjson.dumps(np.ascontiguousarray(probabilities, dtype=np.float32), option=orjson.OPT_SERIALIZE_NUMPY)
-    values[1::2] = texts[1:-1].split(b",")
+    values: list = [None] * (2 * len(labels))
+    values[0::2] = labels
+    values[1::2] = texts.split(b",")
     return template % tuple(values)
 
 
@@ -395,22 +411,24 @@ class Scored:
     size: int = 0
 
 
-def score_block(block: bytes, layout: Layout, booster) -> Scored:
-    """One block of the input, checked, predicted and formatted."""
+def score_block(block: bytes, layout: Layout, booster, slots: _Slots | None = None, slot: int = 0) -> Scored:
+    """One block of the input, checked, predicted and formatted: its lines put in ``slot`` of
+    ``slots`` when they fit there, else carried as bytes."""
     checked = check_block(block, layout)
-    text = b""
+    scored = Scored(b"", checked.bad, checked.lines, len(checked.features))
     if len(checked.features):
-        probabilities = booster.inplace_predict(checked.features, validate_features=False)
-        text = scored_lines(checked.kept, np.asarray(probabilities))
-    return Scored(text, checked.bad, checked.lines, len(checked.features))
+        probabilities = np.asarray(booster.inplace_predict(checked.features, validate_features=False))
+        if slots is None or not slots.put(scored, slot, checked.kept, probabilities):
+            scored.text = scored_lines(checked.kept, probabilities)
+    return scored
 
 
 class _Slots:
     """Buffers for the blocks' answers, shared by the job's process and its forked workers, so
     that an answer crosses over without being pickled and piped. A block's answer is in slot
-    ``index % count``: the job writes each answer out before it hands out the block that reuses
-    its slot. An answer too big for its slot, or with no slots (workers not forked), is sent as
-    bytes."""
+    ``index % count``, written there by the worker: the job writes each answer out before it
+    hands out the block that reuses its slot. An answer too big for its slot, or with no slots
+    (workers not forked), is sent as bytes."""
 
     SIZE = 16 << 20
 
@@ -418,10 +436,24 @@ class _Slots:
         self.count = count
         self.memory = mmap.mmap(-1, count * self.SIZE) if shared else None
 
-    def put(self, slot: int, text: bytes) -> bool:
-        if self.memory is None or len(text) > self.SIZE:
+    def put(self, scored: Scored, slot: int, kept: bytes, probabilities: np.ndarray) -> bool:
+        """Write the block's scored lines in ``slot`` and say so in ``scored``; False when they
+        do not fit, or there is no memory."""
+        if self.memory is None:
             return False
-        self.memory[slot * self.SIZE : slot * self.SIZE + len(text)] = text
+        start = slot * self.SIZE
+        if csv_block.available():  # formatted straight into the slot
+            labels, texts = answer_texts(probabilities)
+            if csv_block.scored_size(kept, texts, len(labels)) > self.SIZE:
+                return False
+            scored.size = csv_block.write_scored(kept, labels, texts, self.memory, start)
+        else:
+            text = scored_lines(kept, probabilities)
+            if len(text) > self.SIZE:
+                return False
+            self.memory[start : start + len(text)] = text
+            scored.size = len(text)
+        scored.slot = slot
         return True
 
     def write(self, out, scored: Scored) -> None:
@@ -468,10 +500,8 @@ def _end_with(parent: int) -> None:
 def score_span(offset: int, length: int, slot: int) -> Scored:
     """In a worker process: the block of ``length`` bytes at ``offset`` in the input, scored, its
     answer put in ``slot`` when it fits."""
-    scored = score_block(read_span(_worker["fd"], offset, length), _worker["layout"], _worker["booster"])
-    if _worker["slots"].put(slot, scored.text):
-        scored.slot, scored.size, scored.text = slot, len(scored.text), b""
-    return scored
+    block = read_span(_worker["fd"], offset, length)
+    return score_block(block, _worker["layout"], _worker["booster"], _worker["slots"], slot)
 
 
 def _forks() -> bool:
@@ -600,6 +630,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _keep_freed_blocks()
     import_xgboost_without_sklearn()
+    if not csv_block.available():
+        print(f"note: reading with pandas, more slowly: {csv_block.BUILD_HINT}", file=sys.stderr)
     try:
         booster = load_booster(args.model)
         size = args.input.stat().st_size if args.input.is_file() else 0

@@ -6,9 +6,10 @@ from __future__ import annotations
 import io
 import os
 
+import numpy as np
 import pytest
 
-from src import batch_score
+from src import batch_score, csv_block
 from src.batch_score import BatchError, Scored, line_spans, read_span
 
 pytestmark = pytest.mark.unit
@@ -78,13 +79,21 @@ def test_a_file_that_got_shorter_during_the_job_stops_it_with_what_happened(tmp_
         os.close(fd)
 
 
-def test_an_answer_comes_back_through_its_slot_or_as_bytes_when_it_does_not_fit():
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled writer", "python formatting"])
+def test_an_answer_comes_back_through_its_slot_or_as_bytes_when_it_does_not_fit(monkeypatch, compiled):
+    if not compiled:
+        monkeypatch.setattr(csv_block, "available", lambda: False)
+    half = np.array([0.5, 0.25], dtype=np.float32)
     out = io.BytesIO()
     with batch_score._Slots(3, shared=True) as slots:
-        assert slots.put(2, b"x,1,0.5\n")
-        slots.write(out, Scored(b"", [], 1, 1, slot=2, size=8))
-        assert not slots.put(0, b"y" * (slots.SIZE + 1))
+        scored = Scored(b"", [], 2, 2)
+        assert slots.put(scored, 2, b"a,1\nb,2\n", half)
+        assert (scored.slot, scored.size) == (2, 21)
+        slots.write(out, scored)
+        too_big = Scored(b"", [], 1, 1)
+        assert not slots.put(too_big, 0, b"y" * slots.SIZE + b"\n", half[:1])
+        assert too_big.slot is None
         slots.write(out, Scored(b"too big\n", [], 1, 1))
-    assert out.getvalue() == b"x,1,0.5\ntoo big\n"
+    assert out.getvalue() == b"a,1,1,0.5\nb,2,0,0.25\ntoo big\n"
     with batch_score._Slots(3, shared=False) as unshared:
-        assert not unshared.put(0, b"x\n")
+        assert not unshared.put(Scored(b"", [], 1, 1), 0, b"x\n", half[:1])

@@ -249,6 +249,33 @@ def test_where_workers_cannot_be_forked_they_are_started_afresh_and_answer_the_s
     assert (tmp_path / "started.rejects.csv").read_bytes() == (tmp_path / "forked.rejects.csv").read_bytes()
 
 
+def test_the_compiled_reader_and_writer_give_the_bytes_pandas_and_python_give(tmp_path, trained, booster, monkeypatch):
+    """The same file scored with src/csv_block.c and without it (pandas' parser, Python's
+    formatting): numbers as pandas writes them (17 digits) and in other plain forms, columns
+    passed through, a quoted field in one block, bad rows."""
+    from src import batch_score, csv_block
+
+    rows = np.random.default_rng(8).normal(scale=3, size=(3000, config.N_FEATURES))
+    table = [[f"id{i}", *map(repr, row), f"{i}% done"] for i, row in enumerate(rows.tolist())]
+    table[5][1:4] = ["+2", ".5", "1e-3"]
+    table[70][8] = "a, quoted note"
+    table[300][2], table[301][7], table[302][3] = "", "nan", "4e38"
+    write_csv(tmp_path / "in.csv", ["id", *FEATURES, "note"], table)
+    loaded = batch_score.load_booster(trained.tag)
+    compiled = batch_score.score_file(tmp_path / "in.csv", tmp_path / "compiled.csv", loaded, chunk_rows=64)
+    monkeypatch.setattr(csv_block, "available", lambda: False)
+    plain = batch_score.score_file(tmp_path / "in.csv", tmp_path / "plain.csv", loaded, chunk_rows=64)
+    assert (compiled.scored, compiled.rejected) == (plain.scored, plain.rejected) == (2997, 3)
+    assert (tmp_path / "compiled.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
+    assert (tmp_path / "compiled.rejects.csv").read_bytes() == (tmp_path / "plain.rejects.csv").read_bytes()
+    bad = {"id300", "id301", "id302"}
+    kept = np.asarray([[float(v) for v in line[1:8]] for line in table if line[0] not in bad])
+    out = read_csv(tmp_path / "compiled.csv")
+    expected = booster.inplace_predict(kept.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray([float(row["probability"]) for row in out], np.float32), expected)
+    assert [row["note"] for row in out][:2] == ["0% done", "1% done"]
+
+
 def test_crlf_line_ends_and_a_last_line_without_one_are_read_as_lines(tmp_path, trained, booster):
     rows = good_rows(3)
     text = "\r\n".join(
