@@ -201,11 +201,12 @@ def _split_lines(text: bytes) -> list[bytes]:
 
 
 def fast_features(block: bytes, layout: Layout) -> np.ndarray | None:
-    """The block's feature matrix when every row is valid (pandas' C parser), else None. A block
-    with a quote, a carriage return or a line whose field count is not the header's goes row by
-    row. pandas refuses a short or blank line, and a long one after the first; with other columns
-    beside the features it parses only the features' and would cut a long line silently, so
-    every line's commas are counted then."""
+    """The block's feature matrix when every row is valid, else None: read by src/csv_block.c
+    when every feature is a plain number, else by pandas' C parser. A block with a quote, a
+    carriage return or a line whose field count is not the header's goes row by row. pandas
+    refuses a short or blank line, and a long one after the first; with other columns beside the
+    features it parses only the features' and would cut a long line silently, so every line's
+    commas are counted then."""
     width = len(layout.names)
     first = block.find(b"\n")
     if b'"' in block or b"\r" in block or block.count(b",", 0, first) != width - 1:
